@@ -1,0 +1,124 @@
+"""Trusted comparisons of what the student's code returned against torch's reference.
+
+Everything here receives data already loaded with `torch.load(weights_only=True)` and re-checks
+its shape: a value is a tensor only if it is a record `{"__tensor__": t}` whose `t` is exactly a
+`torch.Tensor`. Messages say what was expected, what came back, the largest error and where.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+MAX_SHOWN = 8
+
+
+def show(value, limit: int = 160) -> str:
+    """A short, readable rendering of a tensor or plain value for feedback."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().reshape(-1)
+        if value.numel() <= MAX_SHOWN and value.dim() <= 2:
+            text = str(value.detach().cpu().tolist())
+        else:
+            head = ", ".join(_num(v) for v in flat[:MAX_SHOWN].tolist())
+            text = f"[{head}{', …' if flat.numel() > MAX_SHOWN else ''}] (shape {tuple(value.shape)})"
+        extras = []
+        if value.dtype != torch.float32:
+            extras.append(str(value.dtype).replace("torch.", ""))
+        if value.device.type != "cpu":
+            extras.append(str(value.device))
+        if not value.is_contiguous():
+            extras.append("non-contiguous")
+        text = f"tensor({text}{', ' if extras else ''}{', '.join(extras)})"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def unrecord(rec):
+    """Turn a recorded value back into Python values, or raise ValueError saying why it can't be.
+
+    Tensors come back as exact torch.Tensors; anything the probe could not record faithfully
+    (a tensor subclass, an arbitrary object) is an error here, so a rigged object never compares.
+    """
+    if isinstance(rec, dict):
+        if "__tensor__" in rec:
+            t = rec["__tensor__"]
+            if type(t) is not torch.Tensor:
+                raise ValueError(f"returned a {type(t).__name__}, not a plain torch.Tensor")
+            return t
+        if "__unsupported__" in rec:
+            raise ValueError(f"returned a {rec['__unsupported__']}, which is not a plain tensor or number")
+        if "__seq__" in rec:
+            items = [unrecord(x) for x in rec["__seq__"]]
+            return tuple(items) if rec.get("kind") == "tuple" else items
+        if "__dict__" in rec:
+            return {k: unrecord(v) for k, v in rec["__dict__"].items()}
+        if "__str__" in rec:
+            return str(rec["__str__"])
+        raise ValueError("returned a malformed record")
+    if rec is None or type(rec) in (bool, int, float, str):
+        return rec
+    raise ValueError(f"returned an unexpected {type(rec).__name__}")
+
+
+def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: float = 0.0,
+                   inputs: dict | None = None, hints=()) -> str | None:
+    """None when `got` matches `expected` (shape, dtype, device, values); else why not.
+
+    `hints` are (alternative, message) pairs: if `got` equals a known wrong answer, the message says
+    which misconception produced it. `inputs` (name -> tensor) are shown at the first wrong index
+    when they have the output's shape.
+    """
+    if not isinstance(got, torch.Tensor):
+        return f"expected a tensor, got {show(got)}"
+    if got.device != expected.device:
+        return (f"the result is on {got.device}, but the input was on {expected.device}: "
+                "keep outputs on the input's device")
+    if got.dtype != expected.dtype:
+        return f"the result has dtype {got.dtype}, torch gives {expected.dtype} for this input"
+    if got.shape != expected.shape:
+        return f"the result has shape {tuple(got.shape)}, torch gives {tuple(expected.shape)}"
+    if expected.numel() == 0:
+        return None
+    exp64, got64 = _as_float(expected), _as_float(got)
+    close = torch.isclose(got64, exp64, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(close.all()):
+        return None
+    err = torch.where(close, torch.zeros_like(exp64), (got64 - exp64).abs().nan_to_num(math.inf))
+    flat = int(err.reshape(-1).argmax())
+    where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape)) if expected.dim() else ()
+    msg = (f"max abs error {float(err.max()):.4g} at index {where}: expected "
+           f"{_num(exp64[where].item())}, got {_num(got64[where].item())}")
+    for name, value in (inputs or {}).items():
+        if isinstance(value, torch.Tensor) and value.shape == expected.shape:
+            msg += f" (where {name} = {_num(_as_float(value)[where].item())})"
+    for alternative, hint in hints:
+        if (isinstance(alternative, torch.Tensor) and alternative.shape == got.shape
+                and bool(torch.isclose(got64, _as_float(alternative), rtol=rtol, atol=atol, equal_nan=True).all())):
+            return f"{msg}. Hint: {hint}"
+    ratio = _constant_ratio(exp64, got64)
+    if ratio is not None:
+        msg += f". Your result is exactly {ratio:g}× the reference everywhere"
+    return msg
+
+
+def _as_float(t: torch.Tensor) -> torch.Tensor:
+    t = t.detach()
+    if t.is_complex():
+        return t.to(torch.complex128)
+    return t.to(torch.float64)
+
+
+def _constant_ratio(exp: torch.Tensor, got: torch.Tensor):
+    nonzero = exp != 0
+    if not bool(nonzero.any()) or bool((got[~nonzero] != 0).any()):
+        return None
+    r = got[nonzero] / exp[nonzero]
+    if bool(torch.isclose(r, r[0].expand_as(r), rtol=1e-6).all()) and abs(float(r[0]) - 1) > 1e-6:
+        return float(r[0])
+    return None

@@ -1,0 +1,26 @@
+"""The lesson ids of the contract (DESIGN §2) and how the CLI's short forms map onto them."""
+from __future__ import annotations
+
+LESSONS = (
+    "00_basics", "01_tensors", "02_autograd", "03_graph", "04_inplace", "05_detach",
+    "06_modules", "07_optim", "08_training", "09_modes", "10_capstone",
+)
+
+
+class UnknownLesson(ValueError):
+    pass
+
+
+def resolve(name: str) -> str:
+    """'1', '01', '01_tensors' and 'tensors' all name lesson 01_tensors."""
+    text = str(name).strip().strip("/").split("/")[-1]
+    for lesson in LESSONS:
+        number, short = lesson.split("_", 1)
+        if text in (lesson, short) or (text.isdigit() and int(text) == int(number)):
+            return lesson
+    raise UnknownLesson(f"unknown lesson {name!r}; expected one of: {', '.join(LESSONS)} (or just its number, e.g. 1)")
+
+
+def module_name(lesson: str) -> str:
+    """The course_pkg module (and checks module) of a lesson: '01_tensors' -> 'tensors'."""
+    return resolve(lesson).split("_", 1)[1]

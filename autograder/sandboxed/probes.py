@@ -1,0 +1,154 @@
+"""Probes: small functions that call student code inside the sandbox and record what happened.
+
+A probe returns plain data only (`record` below): the judge, in the trusted process, decides.
+Each probe is named by the trusted checks module in a case's request; its parameters arrive as
+tensors and plain data, with `{"__fixture__": name}` standing for a callable from FIXTURES (a
+function cannot cross the process boundary, a name can).
+"""
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+MAX_TEXT = 4000
+
+
+def record(obj, depth=0):
+    """A returned object as plain data: exact tensors, numbers, strings, lists, dicts; else a tag."""
+    if depth > 6:
+        return {"__unsupported__": "nesting too deep"}
+    kind = type(obj)
+    if kind is torch.Tensor or kind is torch.nn.Parameter:
+        return {"__tensor__": obj.detach().clone(), "requires_grad": bool(obj.requires_grad),
+                "is_leaf": bool(obj.is_leaf), "version": int(obj._version),
+                "grad_fn": None if obj.grad_fn is None else type(obj.grad_fn).__name__,
+                "parameter": kind is torch.nn.Parameter}
+    if isinstance(obj, torch.Tensor):
+        return {"__unsupported__": f"tensor subclass {kind.__name__}"}
+    if kind in (bool, int, float, type(None)):
+        return obj
+    if kind is str:
+        return obj[:MAX_TEXT]
+    if kind in (list, tuple):
+        return {"__seq__": [record(x, depth + 1) for x in obj[:10000]], "kind": kind.__name__}
+    if kind is dict:
+        return {"__dict__": {str(k)[:200]: record(v, depth + 1) for k, v in list(obj.items())[:10000]}}
+    if kind in (torch.dtype, torch.device):
+        return {"__str__": str(obj)}
+    return {"__unsupported__": f"{kind.__module__}.{kind.__qualname__}"[:200]}
+
+
+class OpLog(TorchDispatchMode):
+    """Records every aten op that runs, however it was reached (torch.round, x.round(), round(x))."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+FIXTURES = {}
+
+
+def fixture(fn):
+    FIXTURES[fn.__name__] = fn
+    return fn
+
+
+def _materialize(value):
+    if isinstance(value, dict) and "__fixture__" in value:
+        return FIXTURES[value["__fixture__"]]
+    if isinstance(value, list):
+        return [_materialize(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_materialize(v) for v in value)
+    return value
+
+
+def call(ctx, target, args=(), kwargs=None, trace=False):
+    """Call target(*args, **kwargs); record the result, the arguments afterwards and the ops used."""
+    fn = ctx.resolve(target)
+    args = _materialize(list(args))
+    kwargs = {k: _materialize(v) for k, v in (kwargs or {}).items()}
+    log = OpLog()
+    if trace:
+        with log:
+            value = fn(*args, **kwargs)
+    else:
+        value = fn(*args, **kwargs)
+    return {"value": record(value), "args_after": record(list(args)), "ops": sorted(log.ops)}
+
+
+def call_with_devices(ctx, target, cuda=False, mps=False, args=(), kwargs=None):
+    """Call target with torch told that CUDA / MPS are (not) available, to test device choice."""
+    fn = ctx.resolve(target)
+    saved = torch.cuda.is_available, torch.cuda.device_count, torch.backends.mps.is_available
+    torch.cuda.is_available = lambda: cuda
+    torch.cuda.device_count = lambda: 1 if cuda else 0
+    torch.backends.mps.is_available = lambda: mps
+    try:
+        value = fn(*args, **(kwargs or {}))
+    finally:
+        torch.cuda.is_available, torch.cuda.device_count, torch.backends.mps.is_available = saved
+    return {"value": record(value)}
+
+
+_NOTEBOOK = {}
+
+
+def _run_notebook(path, cell_timeout_s=60):
+    """Execute the notebook's code cells in-process, skipping nbgrader test (check) cells.
+
+    Returns the namespace. Runs once per process; later answer probes read the same namespace.
+    Errors in a cell are recorded and execution goes on, as nbgrader does.
+    """
+    if path in _NOTEBOOK:
+        return _NOTEBOOK[path]
+    import json
+    import signal
+    import sys
+    import types
+    from IPython.core.interactiveshell import InteractiveShell
+
+    stub = types.ModuleType("autograder.notebook")
+    stub.check = lambda *a, **k: None          # check cells are skipped; a stray call is a no-op
+    sys.modules.setdefault("autograder", types.ModuleType("autograder"))
+    sys.modules["autograder.notebook"] = stub
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    shell = InteractiveShell.instance()
+    errors = []
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"cell ran past {cell_timeout_s} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    for i, cell in enumerate(nb.get("cells", [])):
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        signal.alarm(cell_timeout_s)
+        try:
+            result = shell.run_cell(source, store_history=False, silent=True)
+            if not result.success:
+                err = result.error_in_exec or result.error_before_exec
+                errors.append(f"cell {i}: {type(err).__name__}: {err}"[:300])
+        finally:
+            signal.alarm(0)
+    _NOTEBOOK[path] = (shell.user_ns, errors)
+    return _NOTEBOOK[path]
+
+
+def notebook_answer(ctx, notebook, name):
+    """Run the submitted notebook (once) and record the value its answer cell bound to `name`."""
+    import os
+    path = os.path.join(ctx.submission, notebook)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"the submission has no {notebook}")
+    namespace, errors = _run_notebook(path)
+    if name not in namespace:
+        raise NameError(f"the notebook never set `{name}`" + (f" (errors: {'; '.join(errors[:3])})" if errors else ""))
+    return {"value": record(namespace[name])}

@@ -1,0 +1,121 @@
+"""How a lesson's checks are declared (one checks module per lesson, see autograder/checks/).
+
+A check is a list of *cases*. Each case pairs a *request* (which probe to run in the sandbox, with
+what inputs) with a *judge* (a trusted function from the probe's recorded outcome to a failure
+message, or None). `make_cases(gen, device)` builds them from a seeded generator, so public checks
+see the same inputs every time and hidden checks draw fresh ones at grading time.
+
+    CHECKS = CheckList()
+
+    @CHECKS.add("1.4", points=2, target="tensors.round_half_even", forbid=("round",))
+    def round_half_even(gen, device):
+        x = ...
+        yield call("tensors.round_half_even", x, expect=torch.round(x))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import torch
+
+from autograder import compare
+
+Judge = Callable[[dict], "str | None"]
+
+
+@dataclass
+class Case:
+    probe: str                  # a function of autograder/sandboxed/probes.py
+    params: dict                # its keyword arguments: tensors and plain data only
+    judge: Judge                # trusted: the probe's outcome -> None (pass) or a failure message
+    shown: str = ""             # the input, as a public check's feedback may show it
+    timeout_s: float = 10.0
+    seed: int = 0               # torch.manual_seed in the sandbox before the probe runs
+
+
+@dataclass
+class Check:
+    id: str                     # "1.4"; a hidden part of an exercise is its own check ("1.4h")
+    title: str
+    points: float
+    make_cases: Callable[[torch.Generator, torch.device], Iterable[Case]]
+    hidden: bool = False
+    target: str | None = None   # "tensors.round_half_even": the function the exercise asks for
+    forbid: tuple[str, ...] = ()  # torch APIs the exercise must not delegate to (names and aten ops)
+    cuda: bool = True           # also run on CUDA when present
+
+
+class CheckList(list):
+    def add(self, id: str, points: float, *, target: str | None = None, hidden: bool = False,
+            forbid: tuple[str, ...] = (), title: str | None = None, cuda: bool = True):
+        def register(make_cases):
+            self.append(Check(id=id, title=title or make_cases.__name__.replace("_", " "),
+                              points=points, make_cases=make_cases, hidden=hidden,
+                              target=target, forbid=tuple(forbid), cuda=cuda))
+            return make_cases
+        return register
+
+    def by_id(self) -> dict[str, Check]:
+        return {c.id: c for c in self}
+
+
+def tensor_args_shown(args, kwargs) -> str:
+    parts = [compare.show(a) for a in args] + [f"{k}={compare.show(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def call(target: str, *args, expect, atol: float = 0.0, rtol: float = 0.0, hints=(),
+         trace: bool = False, check_args_unchanged: bool = True, shown: str | None = None,
+         timeout_s: float = 10.0, **kwargs) -> Case:
+    """A case that calls `target(*args, **kwargs)` and compares the result with `expect`.
+
+    `expect` is torch's answer: a tensor, a tuple of tensors, or plain data. `hints` are
+    (known-wrong-answer, message) pairs. Tensor arguments must come back unchanged (values and
+    `_version`) unless `check_args_unchanged` is False.
+    """
+    func = target.rsplit(".", 1)[1]
+    names = [f"arg{i}" for i in range(len(args))]
+    inputs = {n: a for n, a in zip(names, args) if isinstance(a, torch.Tensor)}
+    inputs.update({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
+    originals = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in args]
+
+    def judge(outcome: dict) -> str | None:
+        problem = result_problem(expect, outcome["value"], atol=atol, rtol=rtol, inputs=inputs, hints=hints)
+        if problem:
+            return problem
+        if check_args_unchanged:
+            after = compare.unrecord(outcome["args_after"])
+            for i, (before, now) in enumerate(zip(originals, after)):
+                if before is not None and isinstance(now, torch.Tensor):
+                    if now.shape != before.shape or not torch.equal(now.to(before.device), before):
+                        return f"{func} changed its argument {i} in place; it must leave its inputs alone"
+        return None
+
+    shown_text = shown if shown is not None else f"{func}({tensor_args_shown(args, kwargs)})"
+    return Case("call", {"target": target, "args": list(args), "kwargs": kwargs, "trace": trace},
+                judge, shown=shown_text, timeout_s=timeout_s)
+
+
+def result_problem(expect, rec, *, atol=0.0, rtol=0.0, inputs=None, hints=()) -> str | None:
+    """Compare a recorded return value with torch's answer (tensor, tuple/list of them, or plain)."""
+    got = compare.unrecord(rec)
+    if isinstance(expect, torch.Tensor):
+        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
+    if isinstance(expect, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expect):
+            return f"expected {len(expect)} values, got {compare.show(got)}"
+        for i, (e, g) in enumerate(zip(expect, got)):
+            problem = result_problem_plain(e, g, atol=atol, rtol=rtol, inputs=inputs)
+            if problem:
+                return f"item {i}: {problem}"
+        return None
+    return result_problem_plain(expect, got, atol=atol, rtol=rtol, inputs=inputs)
+
+
+def result_problem_plain(expect, got, *, atol=0.0, rtol=0.0, inputs=None) -> str | None:
+    if isinstance(expect, torch.Tensor):
+        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs)
+    if type(got) is not type(expect) or got != expect:
+        return f"expected {compare.show(expect)}, got {compare.show(got)}"
+    return None

@@ -1,0 +1,166 @@
+"""Lesson 01 — tensors and tensor math (lessons/01_tensors/01_tensors.ipynb).
+
+Each exercise rebuilds a torch function from simpler pieces, so you know exactly what the builtin
+does at the awkward inputs: negative numbers, exact ties, empty tensors, the top edge of a histogram.
+The grader compares your function with the torch builtin named in each docstring, and reports it
+if you call that builtin instead of rebuilding it.
+"""
+import torch
+
+
+def trunc(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.1 — torch.trunc without torch.trunc/fix: drop the fractional part (round toward zero).
+
+    Build it from torch.floor, torch.ceil (and torch.where or torch.sign). trunc(-2.7) is -2.
+    """
+    ### BEGIN SOLUTION
+    return torch.where(x >= 0, torch.floor(x), torch.ceil(x))
+    ### END SOLUTION
+
+
+def frac(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.2 — torch.frac without torch.frac: the fractional part, with the sign of x.
+
+    frac(-2.75) is -0.75 (not 0.25: that would be x - floor(x)).
+    """
+    ### BEGIN SOLUTION
+    return x - trunc(x)
+    ### END SOLUTION
+
+
+def fix(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.3 — torch.fix without torch.fix/trunc: numpy's name for rounding toward zero."""
+    ### BEGIN SOLUTION
+    return torch.sign(x) * torch.floor(torch.abs(x))
+    ### END SOLUTION
+
+
+def round_half_even(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.4 — torch.round without torch.round (or round(), or x.round()).
+
+    Round to the nearest integer; an exact tie (…​.5) goes to the even neighbour, as torch.round
+    and Python's round() do: 0.5 → 0, 1.5 → 2, 2.5 → 2, -2.5 → -2. Keep the dtype and device.
+    """
+    ### BEGIN SOLUTION
+    down = torch.floor(x)
+    rest = x - down                       # exact in floating point, in [0, 1)
+    odd = torch.fmod(down, 2) != 0
+    go_up = (rest > 0.5) | ((rest == 0.5) & odd)
+    return torch.where(go_up, down + 1, down)
+    ### END SOLUTION
+
+
+def py_remainder(a: torch.Tensor, b) -> torch.Tensor:
+    """Exercise 1.5 — torch.remainder (Python's %) built from torch.fmod, without % or remainder.
+
+    fmod's result takes the sign of the dividend a: fmod(-7, 3) = -1. Python's % and torch.remainder
+    take the sign of the divisor b: -7 % 3 = 2. b may be a tensor (broadcast) or a number.
+    """
+    ### BEGIN SOLUTION
+    r = torch.fmod(a, b)
+    b = torch.as_tensor(b, dtype=r.dtype, device=r.device)
+    wrong_sign = (r != 0) & ((r < 0) != (b < 0))
+    return torch.where(wrong_sign, r + b, r)
+    ### END SOLUTION
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.6 — torch.matmul from broadcasting `*` and `.sum()` only (no @, mm, bmm, mv, dot, einsum).
+
+    Every case of torch.matmul:
+      1-D · 1-D  → a scalar (dot product)
+      2-D · 2-D  → the matrix product
+      1-D · 2-D  → a 1 is prepended to a's shape, then removed from the result
+      2-D · 1-D  → a 1 is appended to b's shape, then removed from the result
+      N-D · N-D  → batched: the leading (batch) dimensions broadcast, the last two multiply
+    """
+    ### BEGIN SOLUTION
+    if a.dim() == 0 or b.dim() == 0:
+        raise RuntimeError("both arguments to matmul need to be at least 1D")
+    if a.dim() == 1 and b.dim() == 1:
+        if a.shape != b.shape:
+            raise RuntimeError(f"inconsistent tensor size: {a.shape[0]} and {b.shape[0]}")
+        return (a * b).sum()
+    a2 = a.unsqueeze(0) if a.dim() == 1 else a          # (..., n, k)
+    b2 = b.unsqueeze(-1) if b.dim() == 1 else b         # (..., k, m)
+    out = (a2.unsqueeze(-1) * b2.unsqueeze(-3)).sum(-2)  # (..., n, k, 1) * (..., 1, k, m) summed over k
+    if a.dim() == 1:
+        out = out.squeeze(-2)
+    if b.dim() == 1:
+        out = out.squeeze(-1)
+    return out
+    ### END SOLUTION
+
+
+def vector_norm(x: torch.Tensor, ord=2, dim=None, keepdim: bool = False) -> torch.Tensor:
+    """Exercise 1.7 — torch.linalg.vector_norm without any torch norm function.
+
+    ord: a number p (sum |x|^p)^(1/p); float('inf') is the largest |x|, float('-inf') the smallest,
+    0 counts the non-zeros. dim: None (all elements), an int, or a tuple of ints. keepdim keeps the
+    reduced dimensions with size 1.
+    """
+    ### BEGIN SOLUTION
+    dims = tuple(range(x.dim())) if dim is None else dim
+    a = x.abs()
+    if ord == float("inf"):
+        return a.amax(dim=dims, keepdim=keepdim)
+    if ord == float("-inf"):
+        return a.amin(dim=dims, keepdim=keepdim)
+    if ord == 0:
+        return (x != 0).sum(dim=dims, keepdim=keepdim).to(x.dtype)
+    return (a ** ord).sum(dim=dims, keepdim=keepdim) ** (1.0 / ord)
+    ### END SOLUTION
+
+
+def gather(input: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.8 — torch.gather with indexing only (no gather, take_along_dim).
+
+    out[i][j][k] = input[index[i][j][k]][j][k]   if dim == 0, and likewise for the other dims.
+    The output has index's shape; dim may be negative.
+    """
+    ### BEGIN SOLUTION
+    dim = dim % index.dim()
+    positions = []
+    for d in range(index.dim()):
+        if d == dim:
+            positions.append(index)
+        else:
+            shape = [1] * index.dim()
+            shape[d] = index.shape[d]
+            positions.append(torch.arange(index.shape[d], device=index.device).view(shape))
+    return input[tuple(positions)]
+    ### END SOLUTION
+
+
+def histc(input: torch.Tensor, bins: int = 100, min: float = 0, max: float = 0) -> torch.Tensor:
+    """Exercise 1.9 — torch.histc without histc/histogram.
+
+    `bins` equal-width bins between min and max. If min == max (the default 0, 0) the data's own
+    min and max are used, widened by 1 each way if they are equal too. Elements outside [min, max]
+    are ignored. A value exactly at max goes into the last bin (the top edge is closed). The result
+    has input's dtype and device.
+    """
+    ### BEGIN SOLUTION
+    lo, hi = float(min), float(max)
+    if lo == hi and input.numel() > 0:
+        lo, hi = input.min().item(), input.max().item()
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    inside = input[(input >= lo) & (input <= hi)]
+    index = ((inside - lo) * bins / (hi - lo)).long().clamp(max=bins - 1)
+    return torch.bincount(index, minlength=bins).to(input.dtype)
+    ### END SOLUTION
+
+
+def to_nhwc(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.10 — a batch of images from NCHW (PyTorch's layout) to NHWC (TensorFlow's, PIL's)."""
+    ### BEGIN SOLUTION
+    return x.permute(0, 2, 3, 1)
+    ### END SOLUTION
+
+
+def to_nchw(x: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.11 — a batch of images from NHWC back to NCHW."""
+    ### BEGIN SOLUTION
+    return x.permute(0, 3, 1, 2)
+    ### END SOLUTION

@@ -1,0 +1,43 @@
+"""Helpers for the project's tests: build submissions from the instructor edition plus a change."""
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+from autograder import engine
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = b"tests-secret"
+
+
+def make_submission(tmp_path: Path, overrides: dict[str, str] | None = None, name: str = "student") -> Path:
+    """A submission folder holding a copy of the instructor's course_pkg.
+
+    `overrides` maps a module name to source appended to that module: a `def` appended there
+    replaces the solution's function of the same name, which is how a wrong answer is planted.
+    """
+    sub = tmp_path / name
+    shutil.copytree(ROOT / "course_pkg", sub / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
+    for module, source in (overrides or {}).items():
+        path = sub / "course_pkg" / f"{module}.py"
+        path.write_text(path.read_text() + "\n\n" + textwrap.dedent(source))
+    return sub
+
+
+def grade(lesson: str, submission: Path, hidden: bool = True, **kw) -> engine.LessonResult:
+    return engine.grade_submission(lesson, submission, hidden=hidden, secret=SECRET, **kw)
+
+
+def lost(result: engine.LessonResult) -> set[str]:
+    """Ids of the checks that did not get full points."""
+    return {c.id for c in result.checks if c.points < c.max}
+
+
+def exercise_ids(result: engine.LessonResult, exercise: str) -> set[str]:
+    """The public check of an exercise and its hidden part: '1.4' -> {'1.4', '1.4h'}."""
+    return {c.id for c in result.checks if c.id == exercise or c.id == exercise + "h"}
+
+
+def messages(result: engine.LessonResult) -> str:
+    return "\n".join(f"{c.id}: {c.message}" for c in result.checks if c.message)
