@@ -58,8 +58,13 @@ def unrecord(rec):
             return tuple(items) if rec.get("kind") == "tuple" else items
         if "__dict__" in rec:
             return {k: unrecord(v) for k, v in rec["__dict__"].items()}
-        if "__str__" in rec:
-            return str(rec["__str__"])
+        if "__dtype__" in rec:
+            dtype = getattr(torch, str(rec["__dtype__"]).replace("torch.", ""), None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError("returned a malformed dtype")
+            return dtype
+        if "__device__" in rec:
+            return torch.device(str(rec["__device__"]))
         raise ValueError("returned a malformed record")
     if rec is None or type(rec) in (bool, int, float, str):
         return rec

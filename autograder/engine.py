@@ -22,7 +22,6 @@ from pathlib import Path
 
 from autograder import lessons, sandbox
 
-RUNNER_FILES = ("runner.py", "probes.py")
 MAX_RESTARTS = 3
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
@@ -147,8 +146,8 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         (work / "runner").mkdir()
         (work / "results").mkdir()
         here = Path(__file__).parent / "sandboxed"
-        for name in RUNNER_FILES:
-            shutil.copyfile(here / name, work / "runner" / name)
+        for path in here.glob("*.py"):     # runner.py, probes.py and the lessons' probes_*.py
+            shutil.copyfile(path, work / "runner" / path.name)
         warnings = copy_submission(submission, work / "submission", lesson)
         use_cuda = devices is None or "cuda" in devices
         runner = _Runner(work, limits, cuda_wanted=use_cuda)
@@ -336,18 +335,35 @@ def forbidden_in_source(check, submission: Path) -> str | None:
         tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
     except (OSError, SyntaxError, ValueError):
         return None
+    own = _module_names(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef) and node.name == func:
             for inner in ast.walk(node):
-                # Attributes only (torch.round, x.round): a bare name may be the student's own helper;
-                # builtins such as round(x) are caught at run time by the op trace instead.
-                name = inner.attr if isinstance(inner, ast.Attribute) else None
+                # torch.round / x.round, or a bare round(...) that is the builtin (not the student's
+                # own helper of that name, nor a torch import, which the op trace catches).
+                name = (inner.attr if isinstance(inner, ast.Attribute)
+                        else inner.id if isinstance(inner, ast.Name) and inner.id not in own else None)
                 if name in check.forbid:
                     return f"{func} uses `{name}`, which this exercise asks you not to use"
                 op = OPERATORS.get(type(inner.op)) if isinstance(inner, (ast.BinOp, ast.AugAssign)) else None
                 if op in check.forbid:
                     return f"{func} uses the `{op}` operator, which this exercise asks you not to use"
     return None
+
+
+def _module_names(tree) -> set[str]:
+    """Names a module binds itself: its functions, classes, assignments and imports."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
 
 
 def _aggregate(check, devices, planned, verdicts, submission: Path, lesson: str) -> CheckResult:

@@ -119,3 +119,15 @@ def result_problem_plain(expect, got, *, atol=0.0, rtol=0.0, inputs=None) -> str
     if type(got) is not type(expect) or got != expect:
         return f"expected {compare.show(expect)}, got {compare.show(got)}"
     return None
+
+
+def answer(lesson: str, name: str, *, expect, atol: float = 0.0, rtol: float = 0.0, hints=(),
+           shown: str | None = None) -> Case:
+    """A case that runs the submitted notebook (sandboxed) and compares the variable `name` it set.
+
+    For in-notebook answer cells: the student binds e.g. `answer_ties = torch.tensor([...])`.
+    """
+    def judge(outcome: dict) -> str | None:
+        return result_problem(expect, outcome["value"], atol=atol, rtol=rtol, hints=hints)
+    return Case("notebook_answer", {"notebook": f"{lesson}.ipynb", "name": name}, judge,
+                shown=shown if shown is not None else f"the value of `{name}` in your notebook", timeout_s=240)

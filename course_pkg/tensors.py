@@ -24,7 +24,7 @@ def frac(x: torch.Tensor) -> torch.Tensor:
     frac(-2.75) is -0.75 (not 0.25: that would be x - floor(x)).
     """
     ### BEGIN SOLUTION
-    return x - trunc(x)
+    return x - torch.where(x >= 0, torch.floor(x), torch.ceil(x))
     ### END SOLUTION
 
 
@@ -38,7 +38,7 @@ def fix(x: torch.Tensor) -> torch.Tensor:
 def round_half_even(x: torch.Tensor) -> torch.Tensor:
     """Exercise 1.4 — torch.round without torch.round (or round(), or x.round()).
 
-    Round to the nearest integer; an exact tie (…​.5) goes to the even neighbour, as torch.round
+    Round to the nearest integer; an exact tie (x.5) goes to the even neighbour, as torch.round
     and Python's round() do: 0.5 → 0, 1.5 → 2, 2.5 → 2, -2.5 → -2. Keep the dtype and device.
     """
     ### BEGIN SOLUTION

@@ -41,3 +41,11 @@ def exercise_ids(result: engine.LessonResult, exercise: str) -> set[str]:
 
 def messages(result: engine.LessonResult) -> str:
     return "\n".join(f"{c.id}: {c.message}" for c in result.checks if c.message)
+
+
+def student_submission(tmp_path: Path, name: str = "blank") -> Path:
+    """A submission holding the released (blank) student course_pkg, as `course release` makes it."""
+    from autograder import release
+    sub = tmp_path / name
+    release.strip_package(ROOT / "course_pkg", sub / "course_pkg")
+    return sub

@@ -9,12 +9,10 @@ CHECKS = CheckList()
 
 def _device_judge(expected: str):
     def judge(outcome):
-        rec = outcome["value"]
-        if not (isinstance(rec, dict) and "__str__" in rec):
-            return (f"expected torch.device('{expected}'), got {compare.show(compare.unrecord(rec))}: "
-                    "return a torch.device, not a string")
-        got = str(rec["__str__"])
-        return None if got == expected else f"expected torch.device('{expected}'), got torch.device('{got}')"
+        got = compare.unrecord(outcome["value"])
+        if not isinstance(got, torch.device):
+            return f"expected torch.device('{expected}'), got {compare.show(got)}: return a torch.device, not a string"
+        return None if got == torch.device(expected) else f"expected torch.device('{expected}'), got {got!r}"
     return judge
 
 

@@ -156,6 +156,9 @@ def vector_norm(gen, device):
         yield _norm_case(x, kw)
     yield _norm_case(randn(gen, 4, 6, device=device, dtype=torch.float64)[:, ::3], dict(dim=0))
     yield _norm_case(torch.empty(0, device=device), dict())
+    signs = torch.tensor([[-5.0, 1.0, 2.0], [0.5, -0.1, 3.0]], device=device)   # the extremes are negative
+    yield _norm_case(signs, dict(ord=INF, dim=1))
+    yield _norm_case(signs, dict(ord=-INF, dim=1))
 
 
 @CHECKS.add("1.7h", points=1, target="tensors.vector_norm", forbid=("norm", "linalg_vector_norm", "vector_norm"),

@@ -31,8 +31,10 @@ def record(obj, depth=0):
         return {"__seq__": [record(x, depth + 1) for x in obj[:10000]], "kind": kind.__name__}
     if kind is dict:
         return {"__dict__": {str(k)[:200]: record(v, depth + 1) for k, v in list(obj.items())[:10000]}}
-    if kind in (torch.dtype, torch.device):
-        return {"__str__": str(obj)}
+    if kind is torch.dtype:
+        return {"__dtype__": str(obj)}
+    if kind is torch.device:
+        return {"__device__": str(obj)}
     return {"__unsupported__": f"{kind.__module__}.{kind.__qualname__}"[:200]}
 
 
@@ -56,21 +58,26 @@ def fixture(fn):
     return fn
 
 
-def _materialize(value):
+def materialize(value):
+    """Replace {"__fixture__": "name"} (from FIXTURES) or {"__fixture__": "module.name"} by the callable."""
     if isinstance(value, dict) and "__fixture__" in value:
-        return FIXTURES[value["__fixture__"]]
+        module, _, name = value["__fixture__"].rpartition(".")
+        if module:
+            import importlib
+            return getattr(importlib.import_module(module), name)
+        return FIXTURES[name]
     if isinstance(value, list):
-        return [_materialize(v) for v in value]
+        return [materialize(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(_materialize(v) for v in value)
+        return tuple(materialize(v) for v in value)
     return value
 
 
 def call(ctx, target, args=(), kwargs=None, trace=False):
     """Call target(*args, **kwargs); record the result, the arguments afterwards and the ops used."""
     fn = ctx.resolve(target)
-    args = _materialize(list(args))
-    kwargs = {k: _materialize(v) for k, v in (kwargs or {}).items()}
+    args = materialize(list(args))
+    kwargs = {k: materialize(v) for k, v in (kwargs or {}).items()}
     log = OpLog()
     if trace:
         with log:

@@ -52,7 +52,8 @@ class Context:
 
 def run_case(ctx, case):
     torch.manual_seed(case.get("seed", 0))
-    probe = getattr(probes, case["probe"])
+    module, _, name = case["probe"].rpartition(".")   # "probes_graph.walk" lives in probes_graph.py
+    probe = getattr(importlib.import_module(module) if module else probes, name)
     try:
         return {"status": "ok", **probe(ctx, **case["params"])}
     except NotImplementedError as e:

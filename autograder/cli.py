@@ -1,0 +1,141 @@
+"""The `course` command (also `python -m autograder`): lab, check, release, grade, demo.
+
+Imports stay inside the commands: `course check` starts its sandbox before anything imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from autograder import lessons
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class UserError(Exception):
+    """A mistake in how the command was called: printed plainly, exit code 2."""
+
+
+def _lesson(text: str) -> str:
+    try:
+        return lessons.resolve(text)
+    except lessons.UnknownLesson as e:
+        raise UserError(str(e))
+
+
+def cmd_check(args) -> int:
+    from autograder import engine, notebook, report
+    lesson = _lesson(args.lesson)
+    try:
+        root = Path(args.path).resolve() if args.path else notebook.find_root()
+    except FileNotFoundError as e:
+        raise UserError(f"{e}. Run this inside your course folder, or pass --path.")
+    if not (root / "course_pkg").is_dir():
+        raise UserError(f"no course_pkg/ folder in {root}")
+    from autograder import checks
+    if not checks.available(lesson):
+        raise UserError(f"lesson {lesson} has no checks yet")
+    result = engine.grade_submission(lesson, root, hidden=False)
+    if args.json:
+        print(report.dumps({"lesson": lesson, **result.as_json()}))
+    else:
+        print(report.text_table(result))
+    return 0
+
+
+def cmd_release(args) -> int:
+    from autograder import release
+    out = Path(args.out)
+    print(f"building the student edition in {out}")
+    release.release(out, notebooks=not args.no_notebooks)
+    print(f"done: open it with `course lab --edition {out}`")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from autograder import grade, report
+    lesson = _lesson(args.lesson)
+    submitted = Path(args.submitted)
+    if not submitted.is_dir():
+        raise UserError(f"no submissions folder at {submitted} (expected nbgrader's submitted/<student>/{lesson}/)")
+    results = grade.grade_class(lesson, submitted, Path(args.out), jobs=args.jobs, progress=not args.json,
+                                course_root=Path.cwd())
+    if args.json:
+        print(report.dumps(report.class_json(lesson, results)))
+    else:
+        print(report.class_table(lesson, results))
+        print(f"\nwrote {Path(args.out) / 'grades.csv'} and {len(results)} feedback files in "
+              f"{Path(args.out) / 'feedback'}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from autograder import demo
+    demo.run(Path(args.out), lesson=_lesson(args.lesson), jobs=args.jobs)
+    return 0
+
+
+def cmd_lab(args) -> int:
+    edition = Path(args.edition).resolve()
+    if not (edition / "course_pkg").is_dir():
+        from autograder import release
+        print(f"no student edition at {edition} yet: building it (course release --out {edition})")
+        release.release(edition)
+    env = dict(os.environ)
+    # Kernels inherit this, so `import course_pkg` and `import autograder` find the edition's own.
+    env["PYTHONPATH"] = os.pathsep.join([str(edition), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={edition}"]
+    if args.no_browser:
+        command.append("--no-browser")
+    print("starting JupyterLab:", " ".join(command))
+    return subprocess.call(command, env=env, cwd=edition)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="The PyTorch autograd course: lessons, checks and grading.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("lab", help="open the student edition in JupyterLab (builds it first if missing)")
+    p.add_argument("--edition", default=str(ROOT / "student"), help="student edition folder (default: ./student)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(run=cmd_lab)
+
+    p = sub.add_parser("check", help="run the public checks of a lesson on your own course_pkg")
+    p.add_argument("lesson", help="lesson id: 1, 01 or 01_tensors")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--path", help="folder holding course_pkg/ (default: this folder or the nearest above)")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("release", help="build the student edition (stubs + nbgrader generate_assignment)")
+    p.add_argument("--out", default="student", help="output folder (default: ./student)")
+    p.add_argument("--no-notebooks", action="store_true", help="only the package and the public checks")
+    p.set_defaults(run=cmd_release)
+
+    p = sub.add_parser("grade", help="grade every student in nbgrader's submitted/<student>/<lesson>/ layout")
+    p.add_argument("lesson")
+    p.add_argument("--submitted", default="submitted", help="submissions folder (default: ./submitted)")
+    p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
+    p.add_argument("--jobs", type=int, default=2, help="students graded at once (default: 2)")
+    p.add_argument("--json", action="store_true", help="print the class's results as JSON")
+    p.set_defaults(run=cmd_grade)
+
+    p = sub.add_parser("demo", help="release, grade and print the table for a made-up class")
+    p.add_argument("--out", default="demo", help="working folder (default: ./demo)")
+    p.add_argument("--lesson", default="01_tensors")
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as e:
+        print(f"course {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
