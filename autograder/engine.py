@@ -22,7 +22,7 @@ from pathlib import Path
 
 from autograder import lessons, sandbox
 
-MAX_RESTARTS = 3
+MAX_RESTARTS = 8
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_SUBMISSION_FILES = 500
@@ -201,6 +201,7 @@ class _Runner:
         import torch
         verdicts: dict[str, CaseVerdict] = {}
         pending = list(planned)
+        idle_attempts = 0
         while pending:
             job = f"job-{self.attempt}.pt"
             for p in pending:
@@ -213,13 +214,19 @@ class _Runner:
             except OSError:
                 pass   # it already died; the outcome below says why
             running = self._watch({p.key: p.case.timeout_s for p in pending})
-            still = []
+            still, finished = [], 0
+            culprit = next((p.check for p in pending if p.key == running), None)
             for p in pending:
                 outcome = self._load(p.key)
                 if outcome is not None:
                     verdicts[p.key] = _judge(p, outcome)
+                    finished += 1
                 elif p.key == running:
                     verdicts[p.key] = CaseVerdict("error", self._death_message(), p.case.shown)
+                elif p.check is culprit:
+                    # The check has already failed; its other cases would only crash or hang again.
+                    verdicts[p.key] = CaseVerdict("error", "not run: an earlier case of this check crashed "
+                                                  "or hung", p.case.shown)
                 else:
                     still.append(p)
             if still and running is None:
@@ -228,7 +235,8 @@ class _Runner:
                     verdicts[p.key] = CaseVerdict("error", self._death_message(), p.case.shown)
                 still = []
             self.attempt += 1
-            if still and self.attempt > MAX_RESTARTS:
+            idle_attempts = 0 if finished else idle_attempts + 1
+            if still and (self.attempt > MAX_RESTARTS or idle_attempts >= 2):
                 for p in still:
                     verdicts[p.key] = CaseVerdict("error", "not run: the student process crashed or hung "
                                                   f"{self.attempt} times on earlier cases", p.case.shown)
@@ -310,7 +318,7 @@ def _judge(p: _Planned, outcome: dict) -> CaseVerdict:
                            p.case.shown)
     try:
         problem = p.case.judge(outcome)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as e:
         problem = f"the result cannot be judged: {e}"
     return CaseVerdict("fail" if problem else "pass", problem or "", p.case.shown)
 
