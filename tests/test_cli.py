@@ -1,0 +1,59 @@
+"""The `course` command: help, clear errors for bad input, JSON output."""
+import json
+import subprocess
+import sys
+
+from tests.support import ROOT
+
+
+def course(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_help_lists_every_command():
+    out = course("--help")
+    assert out.returncode == 0
+    for command in ("lab", "check", "release", "grade", "demo"):
+        assert command in out.stdout
+
+
+def test_bad_lesson_id_is_a_clear_error():
+    out = course("check", "42")
+    assert out.returncode == 2
+    assert "unknown lesson '42'" in out.stderr and "01_tensors" in out.stderr
+
+
+def test_missing_submissions_folder_is_a_clear_error(tmp_path):
+    out = course("grade", "01", "--submitted", str(tmp_path / "nope"))
+    assert out.returncode == 2 and "no submissions folder" in out.stderr
+
+
+def test_check_outside_a_course_folder(tmp_path):
+    out = course("check", "1", cwd=tmp_path)
+    assert out.returncode == 2 and "no course_pkg/" in out.stderr
+
+
+def test_check_json_on_the_instructor_tree():
+    out = course("check", "tensors", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["lesson"] == "01_tensors" and result["score"] == result["max"] > 0
+
+
+def test_grade_json_matches_the_contract(tmp_path):
+    from tests.support import make_submission
+    sub = make_submission(tmp_path)
+    (tmp_path / "submitted" / "ada").mkdir(parents=True)
+    sub.rename(tmp_path / "submitted" / "ada" / "00_basics")
+    out = course("grade", "0", "--submitted", str(tmp_path / "submitted"), "--out", str(tmp_path / "out"),
+                 "--json", "--jobs", "1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["lesson"] == "00_basics"
+    ada = data["students"]["ada"]
+    assert {"score", "max", "exercises"} <= set(ada)
+    for exercise in ada["exercises"].values():
+        assert {"points", "max", "devices", "message"} <= set(exercise)
+        assert set(exercise["devices"].values()) <= {"pass", "fail", "error"}
+    assert (tmp_path / "out" / "grades.csv").exists() and (tmp_path / "out" / "feedback" / "ada.html").exists()

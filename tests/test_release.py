@@ -1,0 +1,78 @@
+"""The student edition: stubs instead of solutions, public checks only, nbgrader-generated notebooks."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from autograder import release
+from tests.support import ROOT
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory):
+    return release.release(tmp_path_factory.mktemp("release") / "student", log=lambda m: None)
+
+
+def solution_lines():
+    """Every substantial line written between the solution markers of course_pkg."""
+    lines = set()
+    for path in (ROOT / "course_pkg").glob("*.py"):
+        inside = False
+        for line in path.read_text().splitlines():
+            if line.strip() == release.BEGIN:
+                inside = True
+            elif line.strip() == release.END:
+                inside = False
+            elif inside and len(line.strip()) > 12 and not line.strip().startswith("#"):
+                lines.add(line.strip())
+    return lines
+
+
+def test_package_has_stubs_and_no_solution_text(edition):
+    text = {p.name: p.read_text() for p in (edition / "course_pkg").glob("*.py")}
+    assert set(text) == {p.name for p in (ROOT / "course_pkg").glob("*.py")}
+    everything = "\n".join(text.values())
+    assert "BEGIN SOLUTION" not in everything
+    leaked = [line for line in solution_lines() if line in everything]
+    assert not leaked, leaked
+    assert 'raise NotImplementedError("Exercise 1.4 — see lessons/01_tensors")' in text["tensors.py"]
+
+
+def test_no_hidden_checks_anywhere(edition):
+    for path in (edition / "autograder" / "checks").glob("*.py"):
+        source = path.read_text()
+        assert "hidden=True" not in source, path
+        assert not re.search(r'"\d+\.\d+h"', source), path
+    for notebook in edition.glob("*/*.ipynb"):
+        source = notebook.read_text()
+        assert "BEGIN HIDDEN TESTS" not in source and "hidden=True" not in source, notebook
+        assert "BEGIN SOLUTION" not in source, notebook
+
+
+def test_every_lesson_notebook_is_released_by_nbgrader(edition):
+    for lesson in release.lesson_ids():
+        nb = json.loads((edition / lesson / f"{lesson}.ipynb").read_text())
+        checks = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        assert checks, f"{lesson} has no graded cells"
+
+
+def test_public_checks_still_run_in_the_student_edition(edition):
+    """`course check` in the student edition: the edition's own engine, zero points, clear messages."""
+    env = {**os.environ, "PYTHONPATH": str(edition)}
+    out = subprocess.run([sys.executable, "-m", "autograder", "check", "01", "--json", "--path", str(edition)],
+                         capture_output=True, text=True, env=env, cwd=edition, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["score"] == 0 and result["max"] > 0
+    assert not any(e["hidden"] for e in result["exercises"].values())
+    assert "not implemented" in result["exercises"]["1.4"]["message"]
+
+
+def test_strip_solutions_rejects_unbalanced_markers():
+    with pytest.raises(release.ReleaseError):
+        release.strip_solutions("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "tensors")
+    with pytest.raises(release.ReleaseError):
+        release.strip_solutions("def f():\n    ### END SOLUTION\n", "tensors")
