@@ -30,6 +30,10 @@ STATUSES = ("pass", "fail", "error")
 OPERATORS = {ast.MatMult: "@", ast.Mod: "%"}   # operators a `forbid` list may name
 
 
+class NoChecks(LookupError):
+    """The lesson exists but has no checks module (yet)."""
+
+
 @dataclass
 class CaseVerdict:
     status: str       # pass | fail | error
@@ -157,7 +161,12 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         from autograder import checks as checks_pkg
         devices = devices or available_devices()
         runner.cuda = "cuda" in devices
-        checks = [c for c in checks_pkg.load(lesson).CHECKS
+        try:
+            module = checks_pkg.load(lesson)
+        except ModuleNotFoundError as e:
+            runner.process.kill("not needed")
+            raise NoChecks(f"lesson {lesson} has no checks yet") from e
+        checks = [c for c in module.CHECKS
                   if (hidden or not c.hidden) and (only is None or c.id in only)]
         planned = _plan(lesson, checks, devices, secret)
         verdicts = runner.run(planned)
@@ -329,7 +338,7 @@ def _forbidden_ops(check, outcome) -> str | None:
         return None
     for op in ops:
         if isinstance(op, str) and op.rsplit(".", 1)[-1] in check.forbid:
-            return f"torch.{op.rsplit('.', 1)[-1]} ({op})"
+            return f"torch.{op.rsplit('.', 1)[-1]}"
     return None
 
 
