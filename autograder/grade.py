@@ -44,9 +44,29 @@ def _failed(lesson: str, reason: str) -> engine.LessonResult:
     return engine.LessonResult(lesson, results, [reason])
 
 
+def notebook_problem(lesson: str, folder: Path) -> str | None:
+    """Why the submitted lesson notebook cannot be graded, if the lesson has one (as nbgrader sees it)."""
+    from autograder import release
+    if not (release.ROOT / "lessons" / lesson / f"{lesson}.ipynb").is_file():
+        return None
+    path = folder / f"{lesson}.ipynb"
+    if not path.is_file():
+        return f"no {lesson}.ipynb was submitted"
+    try:
+        import nbformat
+        nbformat.read(path, as_version=4)
+    except Exception as e:
+        return f"{lesson}.ipynb cannot be read: {type(e).__name__}: {str(e)[:200]}"
+    return None
+
+
 def grade_one(lesson: str, folder: Path, secret: bytes) -> engine.LessonResult:
     if not folder.is_dir():
         return _failed(lesson, f"no {lesson}/ folder was submitted")
+    # nbgrader gives a submission whose notebook is missing or unreadable no points; so do we.
+    problem = notebook_problem(lesson, folder)
+    if problem:
+        return _failed(lesson, problem)
     try:
         return engine.grade_submission(lesson, folder, hidden=True, secret=secret)
     except Exception as e:   # the grader's own trouble with this one submission: report, go on
