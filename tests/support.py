@@ -12,17 +12,27 @@ SECRET = b"tests-secret"
 
 
 def make_submission(tmp_path: Path, overrides: dict[str, str] | None = None, name: str = "student") -> Path:
-    """A submission folder holding a copy of the instructor's course_pkg.
+    """A submission folder holding a copy of the instructor's course_pkg and lesson notebooks.
 
     `overrides` maps a module name to source appended to that module: a `def` appended there
     replaces the solution's function of the same name, which is how a wrong answer is planted.
     """
     sub = tmp_path / name
     shutil.copytree(ROOT / "course_pkg", sub / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
+    for notebook in (ROOT / "lessons").glob("*/*.ipynb"):     # answer cells are graded from these
+        shutil.copyfile(notebook, sub / notebook.name)
     for module, source in (overrides or {}).items():
         path = sub / "course_pkg" / f"{module}.py"
         path.write_text(path.read_text() + "\n\n" + textwrap.dedent(source))
     return sub
+
+
+def add_notebook(submission: Path, lesson: str, edition: Path | None = None) -> Path:
+    """Put the lesson's notebook (instructor's, or from a released edition) into a submission folder."""
+    source = (edition / lesson if edition else ROOT / "lessons" / lesson) / f"{lesson}.ipynb"
+    if source.is_file():
+        shutil.copyfile(source, submission / f"{lesson}.ipynb")
+    return submission
 
 
 def grade(lesson: str, submission: Path, hidden: bool = True, **kw) -> engine.LessonResult:

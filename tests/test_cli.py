@@ -42,8 +42,8 @@ def test_check_json_on_the_instructor_tree():
 
 
 def test_grade_json_matches_the_contract(tmp_path):
-    from tests.support import make_submission
-    sub = make_submission(tmp_path)
+    from tests.support import add_notebook, make_submission
+    sub = add_notebook(make_submission(tmp_path), "00_basics")
     (tmp_path / "submitted" / "ada").mkdir(parents=True)
     sub.rename(tmp_path / "submitted" / "ada" / "00_basics")
     out = course("grade", "0", "--submitted", str(tmp_path / "submitted"), "--out", str(tmp_path / "out"),

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from autograder import engine, grade as batch, report, sandbox
-from tests.support import ROOT, SECRET, grade, lost, make_submission, messages, student_submission
+from tests.support import ROOT, SECRET, add_notebook, grade, lost, make_submission, messages, student_submission
 
 LESSON = "01_tensors"
 PACKAGE_CHECKS = {"1.1", "1.2", "1.3", "1.4", "1.4h", "1.5", "1.5h", "1.6", "1.6h", "1.7", "1.7h", "1.8",
@@ -244,14 +244,14 @@ def test_malformed_results_fail_closed():
 
 def test_hostile_students_leave_other_results_untouched(tmp_path):
     submitted = tmp_path / "submitted"
-    good = make_submission(tmp_path, name="good")
+    good = add_notebook(make_submission(tmp_path, name="good"), LESSON)
     (submitted / "good").mkdir(parents=True)
     good.rename(submitted / "good" / LESSON)
     for name, source in {"exits": "import os\nos._exit(3)\n",
                          "vandal": "import os, glob\nfor f in glob.glob('/sandbox/**', recursive=True) + "
                                    "glob.glob('../**', recursive=True):\n"
                                    "    try: os.remove(f)\n    except OSError: pass\n"}.items():
-        sub = hostile(tmp_path / name, source)
+        sub = add_notebook(hostile(tmp_path / name, source), LESSON)
         (submitted / name).mkdir()
         sub.rename(submitted / name / LESSON)
     (submitted / "missing").mkdir()

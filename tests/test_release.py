@@ -76,3 +76,28 @@ def test_strip_solutions_rejects_unbalanced_markers():
         release.strip_solutions("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "tensors")
     with pytest.raises(release.ReleaseError):
         release.strip_solutions("def f():\n    ### END SOLUTION\n", "tensors")
+
+
+@pytest.mark.parametrize("lesson", release.lesson_ids())
+def test_released_notebook_runs_up_to_its_first_exercise(edition, lesson):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    nb = nbformat.read(edition / lesson / f"{lesson}.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(edition / lesson)}})
+    ran = 0
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") or meta.get("solution"):
+                break
+            if cell.cell_type == "code":
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as e:
+                    # The first exercise: a cell trying the student's still-unwritten function.
+                    assert e.ename == "NotImplementedError", f"cell {index} failed before any exercise: {e}"
+                    break
+                ran += 1
+    assert ran > 0

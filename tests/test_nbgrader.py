@@ -1,0 +1,188 @@
+"""A real nbgrader round trip on a temporary course folder, and the same scores from `course grade`.
+
+generate_assignment → submissions (solution, blank, two buggy, hostile ones, faults) →
+`nbgrader autograde` (with the course's nbgrader_config.py: TrustedChecks instead of Execute) and
+`course grade` → generate_feedback → export.
+"""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from autograder import checks, release
+from tests.support import ROOT
+
+LESSON = "00_basics"
+POINTS = {c.id: c.points for c in checks.load(LESSON).CHECKS}
+MAX = sum(POINTS.values())
+
+
+def run(*command, cwd):
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+def nbgrader(*args, cwd):
+    return run(sys.executable, "-m", "nbgrader", *args, cwd=cwd)
+
+
+def submit(course, student, notebook=None, package="solution", append="", extra_cells=()):
+    folder = course / "submitted" / student / LESSON
+    folder.mkdir(parents=True)
+    if package == "solution":
+        shutil.copytree(ROOT / "course_pkg", folder / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
+    elif package == "blank":
+        release.strip_package(ROOT / "course_pkg", folder / "course_pkg")
+    if append:
+        path = folder / "course_pkg" / "basics.py"
+        path.write_text(path.read_text() + "\n\n" + textwrap.dedent(append))
+    if notebook is not None:
+        nb = nbformat.read(notebook, as_version=4)
+        for i, source in enumerate(extra_cells):
+            nb.cells.insert(2 + i, new_code_cell(textwrap.dedent(source)))
+        nbformat.write(nb, folder / f"{LESSON}.ipynb")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    if not (ROOT / "lessons" / LESSON / f"{LESSON}.ipynb").is_file():
+        pytest.fail("lesson 00's notebook is missing")
+    course = tmp_path_factory.mktemp("course")
+    shutil.copytree(ROOT / "lessons" / LESSON, course / "lessons" / LESSON)
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    (course / ".grading_secret").write_text("round-trip secret")
+    nbgrader("generate_assignment", LESSON, "--force", cwd=course)
+    released = course / "release" / LESSON / f"{LESSON}.ipynb"
+    source = ROOT / "lessons" / LESSON / f"{LESSON}.ipynb"
+
+    submit(course, "solution", source)
+    submit(course, "blank", released, package="blank")
+    submit(course, "buggy_device", source, append="def pick_device():\n    return 'cpu'\n")
+    submit(course, "buggy_summary", source, append=(
+        "_right = tensor_summary\ndef tensor_summary(t):\n    d = _right(t)\n    d['shape'] = list(t.shape)\n"
+        "    return d\n"))
+    submit(course, "hostile_allclose", source, package="blank",
+           append="def pick_device():\n    return 'cpu'\ndef tensor_summary(t):\n    return {}\n",
+           extra_cells=["import torch\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"])
+    submit(course, "hostile_transformer", source, package="blank", extra_cells=[
+        # Empties every later cell, check cells included: on plain nbgrader, no output = full marks.
+        "ip = get_ipython()\nip.input_transformers_cleanup.append(lambda lines: [])\n"])
+    submit(course, "hostile_gradebook", source, package="blank", extra_cells=[
+        "import glob\nfor db in glob.glob('/**/gradebook.db', recursive=True):\n"
+        "    open(db, 'w').write('')\n"])
+    submit(course, "fault_corrupt", None)
+    (course / "submitted" / "fault_corrupt" / LESSON / f"{LESSON}.ipynb").write_text("{ not json")
+    submit(course, "fault_no_notebook", None)
+    submit(course, "fault_syntax", source, append="def broken(:\n")
+
+    nbgrader("autograde", LESSON, cwd=course)
+    gradebook = gradebook_scores(course)
+    out = run(sys.executable, "-m", "autograder", "grade", LESSON, "--submitted", str(course / "submitted"),
+              "--out", str(course / "grades"), "--json", cwd=course)
+    ours = {s: r["score"] for s, r in json.loads(out.stdout)["students"].items()}
+    return course, gradebook, ours
+
+
+def gradebook_scores(course):
+    from nbgrader.api import Gradebook
+    scores = {}
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        for student in gb.students:
+            scores[student.id] = gb.find_submission(LESSON, student.id).score
+    return scores
+
+
+EXPECTED = {
+    "solution": MAX,
+    "blank": 0,
+    "buggy_device": MAX - POINTS["0.1"],
+    "buggy_summary": MAX - POINTS["0.2"],
+    "fault_corrupt": 0,
+    "fault_no_notebook": 0,
+}
+
+
+def test_expected_scores_in_the_gradebook(course):
+    _, gradebook, _ = course
+    for student, score in EXPECTED.items():
+        assert gradebook[student] == pytest.approx(score), (student, gradebook)
+
+
+def test_hostile_notebooks_gain_nothing(course):
+    _, gradebook, _ = course
+    package = POINTS["0.1"] + POINTS["0.2"]
+    for student in ("hostile_allclose", "hostile_transformer", "hostile_gradebook"):
+        assert gradebook[student] <= MAX - package, (student, gradebook)
+
+
+def test_course_grade_gives_the_same_scores(course):
+    _, gradebook, ours = course
+    assert set(ours) == set(gradebook)
+    for student in gradebook:
+        assert ours[student] == pytest.approx(gradebook[student]), student
+
+
+def test_feedback_and_export(course):
+    course_dir, _, _ = course
+    nbgrader("generate_feedback", LESSON, cwd=course_dir)
+    page = (course_dir / "feedback" / "buggy_device" / LESSON / f"{LESSON}.html").read_text()
+    assert "torch.device" in page                              # the trusted verdict's message
+    nbgrader("export", "--to", str(course_dir / "grades.csv"), cwd=course_dir)
+    with open(course_dir / "grades.csv") as f:
+        rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f)}
+    assert rows["solution"] == pytest.approx(MAX) and rows["blank"] == 0
+
+
+def test_submitted_files_unchanged_by_grading(course):
+    course_dir, _, _ = course
+    assert (course_dir / "submitted" / "fault_corrupt" / LESSON / f"{LESSON}.ipynb").read_text() == "{ not json"
+    assert "def broken(:" in (course_dir / "submitted" / "fault_syntax" / LESSON / "course_pkg" / "basics.py").read_text()
+
+
+def test_allclose_patch_fools_plain_nbgrader_but_not_ours(tmp_path):
+    """Measured here: plain nbgrader 0.9.6 gives this submission 2/2 (its test cell's assert runs in
+    the student's kernel, where torch.allclose was replaced); the course's pipeline gives it 0/2."""
+    from nbformat.v4 import new_markdown_cell, new_notebook
+    meta = {"nbgrader": {"schema_version": 3, "grade": True, "solution": False, "locked": True,
+                         "grade_id": "check_1_4", "points": 2}}
+    test_cell = new_code_cell(
+        'check("01_tensors", "1.4")\n'
+        "### BEGIN HIDDEN TESTS\n"
+        "x = torch.tensor([0.5, 1.5, 2.5, -2.5])\n"
+        "assert torch.allclose(tensors.round_half_even(x), torch.round(x))\n"
+        "### END HIDDEN TESTS", metadata=meta)
+    setup = new_code_cell("import sys, pathlib\nsys.path.insert(0, str(pathlib.Path.cwd()))\nimport torch\n"
+                          "from course_pkg import tensors\n"
+                          "def check(*a, **k):\n    pass\n")
+    nb = new_notebook(cells=[new_markdown_cell("# one exercise"), setup, test_cell])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    results = {}
+    for pipeline in ("plain", "course"):
+        course = tmp_path / pipeline
+        (course / "lessons" / "01_tensors").mkdir(parents=True)
+        nbformat.write(nb, course / "lessons" / "01_tensors" / "01_tensors.ipynb")
+        config = (ROOT / "nbgrader_config.py").read_text() if pipeline == "course" else \
+            'c = get_config()\nc.CourseDirectory.source_directory = "lessons"\n'
+        (course / "nbgrader_config.py").write_text(config)
+        nbgrader("generate_assignment", "01_tensors", "--force", cwd=course)
+        folder = course / "submitted" / "mallory" / "01_tensors"
+        folder.mkdir(parents=True)
+        release.strip_package(ROOT / "course_pkg", folder / "course_pkg")
+        with open(folder / "course_pkg" / "tensors.py", "a") as f:
+            f.write("\ndef round_half_even(x):\n    return x\n")
+        student_nb = nbformat.read(course / "release" / "01_tensors" / "01_tensors.ipynb", as_version=4)
+        student_nb.cells.insert(2, new_code_cell("torch.allclose = lambda *a, **k: True"))
+        nbformat.write(student_nb, folder / "01_tensors.ipynb")
+        nbgrader("autograde", "01_tensors", cwd=course)
+        from nbgrader.api import Gradebook
+        with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+            results[pipeline] = gb.find_submission("01_tensors", "mallory").score
+    assert results == {"plain": 2.0, "course": 0.0}
