@@ -90,6 +90,8 @@ def cmd_lab(args) -> int:
     command = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={edition}"]
     if args.no_browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")       # containers and CI machines often run as root
     print("starting JupyterLab:", " ".join(command))
     return subprocess.call(command, env=env, cwd=edition)
 
