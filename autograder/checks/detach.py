@@ -1,0 +1,167 @@
+"""Checks for lesson 05 (course_pkg/detach.py and the notebook's prediction cells).
+
+Gradients are torch's own, computed here; the gradient probe is lesson 04's.
+"""
+import torch
+
+from autograder import compare
+from autograder.checks.inplace import call_error_problem, grad_case, grad_output_for, randn
+from autograder.spec import Case, CheckList, answer
+
+CHECKS = CheckList()
+LESSON = "05_detach"
+
+
+# ---- 5.1 straight_through_round ------------------------------------------------------------------
+
+class _StraightThrough(torch.autograd.Function):
+    """The reference: torch.round forward, identity backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+def _ste_case(x, gen):
+    g = grad_output_for(torch.round, [x], gen)
+    hints = {0: [(torch.zeros_like(x), "the gradient is zero everywhere: that is torch.round's own derivative. "
+                                       "Pass the gradient straight through: x + (torch.round(x) - x).detach()")]}
+    return grad_case("detach.straight_through_round", _StraightThrough.apply, [x], ["leaf"], g, grad_hints=hints,
+                     names=["input x"], atol=0, rtol=0, value_hints=[(x, "the value must be rounded")])
+
+
+def _ties(gen, device, dtype=torch.float32):
+    fixed = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -2.7, 2.7, 0.2, -0.2], dtype=dtype)
+    return torch.cat([fixed, (torch.randn(6, generator=gen, dtype=torch.float64) * 4).to(dtype)]).to(device)
+
+
+@CHECKS.add("5.1", points=2, target="detach.straight_through_round")
+def straight_through_round(gen, device):
+    yield _ste_case(_ties(gen, device), gen)
+    yield _ste_case(randn(gen, 3, 4, device=device, scale=5, dtype=torch.float64), gen)
+
+
+@CHECKS.add("5.1h", points=1, target="detach.straight_through_round", hidden=True)
+def straight_through_round_hidden(gen, device):
+    yield _ste_case(randn(gen, 4, 5, device=device, scale=10), gen)
+
+
+# ---- 5.2 to_numpy --------------------------------------------------------------------------------
+
+def _numpy_case(t, kind, pretend_cuda):
+    expect = t.detach().cpu().clone()
+
+    def judge(o):
+        if "call_error" in o:
+            text = o["call_error"]
+            msg = call_error_problem("to_numpy", text)
+            if "requires grad" in text:
+                msg += ". Hint: .numpy() refuses a tensor that requires grad: detach() it first"
+            elif "cuda" in text or "cpu()" in text:
+                msg += (". Hint: .numpy() on a CUDA tensor fails: copy it to the CPU first "
+                        "(t.detach().cpu().numpy())")
+            return msg
+        if o["type"] != "numpy.ndarray":
+            extra = ""
+            if o["returned"] and isinstance(o["returned"], dict) and o["returned"].get("requires_grad"):
+                extra = " that still requires grad and keeps the graph"
+            return (f"to_numpy returned a {o['type']}{extra}, not a numpy.ndarray. Hint: finish with .numpy() "
+                    "after detach() and cpu()")
+        rg_before, rg_after = o["input_requires_grad"]
+        if rg_before != rg_after:
+            return ("to_numpy switched requires_grad off on the caller's tensor. Hint: use t.detach(), which makes a "
+                    "new tensor and leaves t alone")
+        v_before, v_after = o["input_version"]
+        if v_before != v_after:
+            return "to_numpy modified its input in place. Hint: leave the input alone"
+        problem = compare.tensor_problem(expect, compare.unrecord(o["values"]))
+        return f"wrong array: {problem}" if problem else None
+
+    where = "a (simulated) CUDA tensor" if pretend_cuda else f"a {t.device.type} tensor"
+    return Case("probes_detach.to_numpy", {"target": "detach.to_numpy", "t": t, "kind": kind,
+                                           "pretend_cuda": pretend_cuda}, judge,
+                shown=f"to_numpy(t) with t {where} ({kind}) = {compare.show(t)}")
+
+
+def _numpy_cases(gen, device, shapes):
+    # On a CPU-only grader the CUDA path is simulated (probes_detach.PretendCuda); on a GPU it is real.
+    pretend = device.type == "cpu"
+    for i, shape in enumerate(shapes):
+        kind = ("leaf", "nonleaf", "plain")[i % 3]
+        t = randn(gen, *shape, device=device)
+        yield _numpy_case(t, kind, False)
+        if pretend:
+            yield _numpy_case(t, kind, True)
+
+
+@CHECKS.add("5.2", points=2, target="detach.to_numpy")
+def to_numpy(gen, device):
+    yield from _numpy_cases(gen, device, [(3, 4), (5,), (2, 2)])
+    yield _numpy_case(randn(gen, 2, 3, device=device, dtype=torch.float64), "leaf", device.type == "cpu")
+
+
+@CHECKS.add("5.2h", points=1, target="detach.to_numpy", hidden=True)
+def to_numpy_hidden(gen, device):
+    yield from _numpy_cases(gen, device, [(4, 3), (6,)])
+
+
+# ---- 5.3 masked_gradient -------------------------------------------------------------------------
+
+def _masked_ref(x, mask):
+    return torch.where(mask, x, x.detach())
+
+
+def _masked_case(x, mask, gen):
+    g = grad_output_for(_masked_ref, [x, mask], gen)
+    value_hints = [(x * mask, "you masked the value: the result must equal x everywhere; only the gradient is "
+                              "masked (torch.where(mask, x, x.detach()))")]
+    grad_hints = {0: [(g * ~mask, "the mask is inverted: gradient must flow where mask is True"),
+                      (g.expand_as(x).clone(), "the gradient is not masked at all")]}
+    return grad_case("detach.masked_gradient", _masked_ref, [x, mask], ["leaf", "plain"], g, atol=0, rtol=0,
+                     value_hints=value_hints, grad_hints=grad_hints, names=["input x", "mask"])
+
+
+def _mask(gen, *shape, device):
+    return (torch.rand(*shape, generator=gen) < 0.5).to(device)
+
+
+@CHECKS.add("5.3", points=2, target="detach.masked_gradient")
+def masked_gradient(gen, device):
+    yield _masked_case(randn(gen, 3, 5, device=device), _mask(gen, 3, 5, device=device), gen)
+    yield _masked_case(randn(gen, 4, 3, device=device, dtype=torch.float64), _mask(gen, 1, 3, device=device), gen)
+
+
+@CHECKS.add("5.3h", points=1, target="detach.masked_gradient", hidden=True)
+def masked_gradient_hidden(gen, device):
+    yield _masked_case(randn(gen, 2, 6, device=device), _mask(gen, 2, 6, device=device), gen)
+
+
+# ---- in-notebook predictions (graded hidden) -----------------------------------------------------
+
+def _prediction(name, value):
+    return answer(LESSON, name, expect=torch.full((5,), float(value)),
+                  shown=f"your prediction `{name}`")
+
+
+@CHECKS.add("5.a", points=1, hidden=True, cuda=False, title="predict: y = x**2 and z = x**3")
+def predict_both(gen, device):
+    yield _prediction("answer_both", 5)
+
+
+@CHECKS.add("5.b", points=1, hidden=True, cuda=False, title="predict: z computed from x.detach()")
+def predict_detached(gen, device):
+    yield _prediction("answer_detached", 2)
+
+
+@CHECKS.add("5.c", points=1, hidden=True, cuda=False, title="predict: after x.detach = tensor")
+def predict_detach_attribute(gen, device):
+    yield _prediction("answer_detach_attribute", 5)
+
+
+@CHECKS.add("5.d", points=1, hidden=True, cuda=False, title="predict: after x.data = tensor")
+def predict_data(gen, device):
+    yield _prediction("answer_data", 16)

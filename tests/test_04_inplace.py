@@ -1,0 +1,69 @@
+"""Lesson 04: the solution scores full marks, the blank edition zero, and each realistic wrong
+implementation loses exactly its own exercise's points with a message that says why."""
+import pytest
+import torch
+
+from tests.support import exercise_ids, grade, lost, make_submission, messages, student_submission
+
+LESSON = "04_inplace"
+
+
+def test_instructor_edition_scores_full_marks(tmp_path):
+    result = grade(LESSON, make_submission(tmp_path))
+    assert not lost(result), messages(result)
+    assert result.score == result.max > 0
+    devices = {"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"}
+    assert all(set(c.devices) == devices for c in result.checks)
+
+
+def test_student_edition_scores_zero(tmp_path):
+    result = grade(LESSON, student_submission(tmp_path))
+    assert result.checks and all(c.points == 0 for c in result.checks)
+    assert all("not implemented" in c.message for c in result.checks if not c.hidden), messages(result)
+
+
+WRONG = [
+    ("4.1", "fixed with .data: silently wrong gradient",
+     "def silu(x):\n    s = torch.sigmoid(x)\n    s.data *= x.data\n    return s\n", ".data"),
+    ("4.1", "fixed with detach(): the x factor is lost",
+     "def silu(x):\n    return torch.sigmoid(x) * x.detach()\n", "detach"),
+    ("4.1", "the original, still in place",
+     "def silu(x):\n    s = torch.sigmoid(x)\n    s *= x\n    return s\n", "inplace operation"),
+    ("4.2", "rewrite that still mutates its input",
+     "def standardize(x):\n    x -= x.mean(dim=-1, keepdim=True)\n    return x / x.std(dim=-1, keepdim=True)\n",
+     "in place"),
+    ("4.2", "std detached",
+     "def standardize(x):\n    c = x - x.mean(dim=-1, keepdim=True)\n    return c / c.std(dim=-1, keepdim=True).detach()\n",
+     "constant"),
+    ("4.3", "softmax fixed with .data",
+     "def softmax_layer(x, w):\n    e = (x @ w).exp()\n    e.data /= e.data.sum(dim=-1, keepdim=True)\n    return e\n",
+     "gradient"),
+    ("4.4", "rebinds instead of writing in place",
+     "def reset_leaf_(w, value):\n    w = torch.full_like(w, 0.0).add(value).requires_grad_()\n    return w\n",
+     "rebinds"),
+    ("4.4", "loses requires_grad",
+     "def reset_leaf_(w, value):\n    w.requires_grad_(False)\n    w.copy_(torch.as_tensor(value, dtype=w.dtype).expand_as(w))\n"
+     "    return w\n", "requires grad"),
+    ("4.4", "writes through .data: version unchanged",
+     "def reset_leaf_(w, value):\n    w.data.copy_(torch.as_tensor(value, dtype=w.dtype).expand_as(w))\n    return w\n",
+     "_version"),
+    ("4.5", "ReluInplace without mark_dirty",
+     "class ReluInplace(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n"
+     "        x.clamp_(min=0)\n        ctx.save_for_backward(x)\n        return x\n"
+     "    @staticmethod\n    def backward(ctx, g):\n        (y,) = ctx.saved_tensors\n        return g * (y > 0)\n",
+     "mark_dirty"),
+    ("4.5", "ReluInplace bumping the version twice",
+     "class ReluInplace(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n"
+     "        x.clamp_(min=0)\n        x.mul_(1.0)\n        ctx.mark_dirty(x)\n        ctx.save_for_backward(x)\n"
+     "        return x\n"
+     "    @staticmethod\n    def backward(ctx, g):\n        (y,) = ctx.saved_tensors\n        return g * (y > 0)\n",
+     "more than once"),
+]
+
+
+@pytest.mark.parametrize("exercise,what,source,keyword", WRONG, ids=[w[1] for w in WRONG])
+def test_wrong_implementation_loses_exactly_its_exercise(tmp_path, exercise, what, source, keyword):
+    result = grade(LESSON, make_submission(tmp_path, {"inplace": source}))
+    assert lost(result) == exercise_ids(result, exercise), messages(result)
+    public = next(c for c in result.checks if c.id == exercise)
+    assert keyword in public.message, public.message
