@@ -1,0 +1,339 @@
+"""Checks for lesson 02 (course_pkg/autograd.py). References are torch's own: torch.autograd.grad,
+torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim.SGD, computed here with
+the same fixture functions the sandbox applies the student's tools to."""
+import torch
+
+from autograder import compare
+from autograder.sandboxed.probes_autograd import FUNCTIONS
+from autograder.spec import Case, CheckList, answer
+
+CHECKS = CheckList()
+LESSON = "02_autograd"
+
+GRAD_LEAK = ("x.grad is set on the caller's tensor after your call: backward() accumulated into the inputs. "
+             "Hint: work on x.detach().requires_grad_() copies and use torch.autograd.grad (it returns the "
+             "gradients instead of storing them in .grad)")
+ACCUMULATION = ("calling it a second time on the same tensors gave a different answer (exactly 2× the first?). "
+                "Hint: gradients accumulate in .grad across backward() calls; do not read them from the "
+                "caller's x.grad (use torch.autograd.grad on fresh leaves)")
+
+
+def randn(gen, *shape, device, dtype=torch.float32, scale=1.0):
+    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
+
+
+def _with_hint(problem, hint):
+    if problem and "Hint:" not in problem:
+        return f"{problem}. Hint: {hint}"
+    return problem
+
+
+def _result_problem(expect, rec, atol, rtol, hints=()):
+    """expect: a tensor or a tuple of tensors; hints: [(alternative of the same structure, message)]."""
+    try:
+        got = compare.unrecord(rec)
+    except ValueError as e:
+        return str(e)
+    if isinstance(expect, torch.Tensor):
+        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, hints=hints)
+    if not isinstance(got, (tuple, list)) or len(got) != len(expect):
+        return f"expected a tuple of {len(expect)} tensors, got {compare.show(got)}"
+    for i, (e, g) in enumerate(zip(expect, got)):
+        item_hints = [(alt[i], msg) for alt, msg in hints]
+        problem = compare.tensor_problem(e, g, atol=atol, rtol=rtol, hints=item_hints)
+        if problem:
+            return f"item {i}: {problem}"
+    return None
+
+
+def _requires_grad(rec):
+    if isinstance(rec, dict) and "__tensor__" in rec:
+        return [bool(rec.get("requires_grad"))]
+    if isinstance(rec, dict) and "__seq__" in rec:
+        return [x for r in rec["__seq__"] for x in _requires_grad(r)]
+    return []
+
+
+def observed_case(target, fn, tensors, requires_grad, expect, *, after=(), kwargs=None, repeat=1,
+                  atol=1e-5, rtol=1e-5, hints=(), error_hint=None, result_hint=None, extra=None, shown=None):
+    """Call target(FIXTURE fn, *tensors, *after, **kwargs) in the sandbox; compare with `expect`.
+
+    Also: the caller's tensors come back untouched (values, _version, requires_grad, no .grad), a
+    repeated call gives the same answer, and the results do not require grad.
+    """
+    func = target.rsplit(".", 1)[1]
+    originals = [t.detach().clone() for t in tensors]
+
+    def judge(o):
+        if "call_error" in o:
+            msg = f"{func} raised {o['call_error'][:600]}"
+            hint = error_hint(o["call_error"]) if error_hint else None
+            return f"{msg}. Hint: {hint}" if hint else msg
+        first = o["results"][0]
+        problem = _result_problem(expect, first, atol, rtol, hints)
+        if problem:
+            return _with_hint(problem, result_hint) if result_hint else problem
+        if extra:
+            problem = extra(compare.unrecord(first))
+            if problem:
+                return problem
+        if any(_requires_grad(first)):
+            return (f"what {func} returned still requires grad (it is part of a graph). Hint: return "
+                    "detached results (torch.autograd.grad without create_graph does that; or .detach())")
+        for i, (g, r) in enumerate(zip(o["grads_after"], requires_grad)):
+            if g is not None:
+                return f"argument {i}: {GRAD_LEAK}"
+        for i, (now, r) in enumerate(zip(o["requires_grad_after"], requires_grad)):
+            if now != bool(r):
+                return (f"argument {i}: its requires_grad went from {bool(r)} to {now}. Hint: do not call "
+                        "requires_grad_() on the caller's tensor; work on x.detach().requires_grad_()")
+        for i, (before, now) in enumerate(zip(originals, o["values_after"])):
+            now = compare.unrecord(now)
+            if now.shape != before.shape or not torch.equal(now.to(before.device), before):
+                return f"{func} changed the values of its argument {i}; it must leave its inputs alone"
+        for i, (b, a) in enumerate(zip(o["versions_before"], o["versions_after"])):
+            if a != b:
+                return f"{func} modified its argument {i} in place (_version {b} → {a}); leave the inputs alone"
+        for k, rec in enumerate(o["results"][1:], start=2):
+            problem = _result_problem(expect, rec, atol, rtol)
+            if problem:
+                return f"call number {k}: {problem}. {ACCUMULATION}"
+        return None
+
+    if shown is None:
+        parts = [fn] + [compare.show(t) + ("" if not r else " (requires grad)") for t, r in zip(tensors, requires_grad)]
+        parts += [compare.show(a) for a in after] + [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
+        shown = f"{func}({', '.join(parts)})"
+    params = {"target": target, "fn": fn, "tensors": list(tensors), "requires_grad": list(requires_grad),
+              "after": list(after), "kwargs": kwargs or {}, "repeat": repeat}
+    return Case("probes_autograd.observed_call", params, judge, shown=shown)
+
+
+# ---- 2.1 grad_of --------------------------------------------------------------------------------
+
+def _grads(f, xs):
+    leaves = [x.detach().clone().requires_grad_(True) for x in xs]
+    grads = torch.autograd.grad(f(*leaves), leaves, allow_unused=True)
+    return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
+
+
+def _grad_of_case(fn, xs, requires_grad):
+    expect = _grads(FUNCTIONS[fn], xs)
+    hints = [(tuple(2 * g for g in expect), ACCUMULATION)]
+
+    def error_hint(text):
+        if "does not require grad" in text:
+            return ("the inputs do not always require grad: make leaves that do (x.detach().requires_grad_()) "
+                    "and differentiate with respect to those")
+        if "One of the differentiated Tensors appears to not have been used" in text:
+            return "pass allow_unused=True to torch.autograd.grad and return zeros for unused inputs"
+        return None
+
+    return observed_case("autograd.grad_of", fn, xs, requires_grad, expect, repeat=2, atol=1e-5, rtol=1e-5,
+                         hints=hints, error_hint=error_hint)
+
+
+@CHECKS.add("2.1", points=2, target="autograd.grad_of")
+def grad_of(gen, device):
+    yield _grad_of_case("cubic_sum", [randn(gen, 5, device=device)], [True])
+    yield _grad_of_case("product_mix", [randn(gen, 3, 4, device=device), randn(gen, 3, 4, device=device)],
+                        [True, False])
+    yield _grad_of_case("matrix_tanh", [randn(gen, 3, 4, device=device, dtype=torch.float64),
+                                        randn(gen, 5, 4, device=device, dtype=torch.float64)], [False, False])
+    yield _grad_of_case("ignores_second", [randn(gen, 4, device=device), randn(gen, 2, device=device)],
+                        [True, True])
+
+
+@CHECKS.add("2.1h", points=1, target="autograd.grad_of", hidden=True)
+def grad_of_hidden(gen, device):
+    yield _grad_of_case("sin_poly", [randn(gen, 2, 3, device=device)], [True])
+    yield _grad_of_case("logsumexp_rows", [randn(gen, 3, 4, device=device, dtype=torch.float64)], [False])
+
+
+# ---- 2.2 numerical_grad -------------------------------------------------------------------------
+
+PRECISION = ("use central differences (f(x+eps) − f(x−eps)) / (2·eps), computed on a float64 copy of x: "
+             "a forward difference has an error of about eps·f''/2, and in float32 dividing by 2·eps "
+             "magnifies rounding errors a million-fold")
+
+
+def _numerical_case(fn, x, eps=None):
+    f = FUNCTIONS[fn]
+    x64 = x.detach().to(torch.float64)
+    (expect,) = _grads(f, [x64])
+    step = 1e-6 if eps is None else eps
+    forward = torch.zeros_like(x64)
+    with torch.no_grad():
+        base = float(f(x64))
+        for i in range(x64.numel()):
+            e = torch.zeros_like(x64).view(-1)
+            e[i] = step
+            forward.view(-1)[i] = (float(f(x64 + e.view_as(x64))) - base) / step
+    hints = [(forward, "this is the forward difference (f(x+eps) − f(x)) / eps; " + PRECISION)]
+
+    kwargs = {} if eps is None else {"eps": eps}
+    case = observed_case("autograd.numerical_grad", fn, [x], [False], expect, kwargs=kwargs, atol=1e-6, rtol=1e-6,
+                         hints=hints, result_hint=PRECISION)
+    return case
+
+
+@CHECKS.add("2.2", points=2, target="autograd.numerical_grad")
+def numerical_grad(gen, device):
+    yield _numerical_case("sin_poly", randn(gen, 4, device=device, scale=1.5))
+    yield _numerical_case("sin_poly", randn(gen, 5, device=device, dtype=torch.float64, scale=1.5), eps=1e-4)
+    yield _numerical_case("logsumexp_rows", randn(gen, 2, 3, device=device, dtype=torch.float64))
+
+
+@CHECKS.add("2.2h", points=1, target="autograd.numerical_grad", hidden=True)
+def numerical_grad_hidden(gen, device):
+    yield _numerical_case("cubic_sum", randn(gen, 3, 2, device=device), eps=1e-4)
+    yield _numerical_case("sin_poly", randn(gen, 6, device=device, scale=2))
+
+
+# ---- 2.3 vjp ------------------------------------------------------------------------------------
+
+def _vjp_case(fn, x, v):
+    f = FUNCTIONS[fn]
+    expect = torch.autograd.functional.vjp(f, x.detach().clone(), v)
+    y, _ = expect
+    _, ones = torch.autograd.functional.vjp(f, x.detach().clone(), torch.ones_like(y))
+    hints = [((y, ones), "this is the vjp with v = ones (the gradient of func(x).sum()): multiply by v — "
+                         "pass it as the gradient, y.backward(v) or torch.autograd.grad(y, x, v)")]
+    if y.shape == x.shape:
+        _, jv = torch.autograd.functional.jvp(f, x.detach().clone(), v)
+        hints.append(((y, jv), "this is J·v (a Jacobian-vector product); the vjp is vᵀ·J = Σ_i v[i]·∂y[i]/∂x"))
+
+    def error_hint(text):
+        if "grad can be implicitly created only for scalar outputs" in text:
+            return "func(x) is not a scalar: pass v as the gradient (y.backward(v) or torch.autograd.grad(y, x, v))"
+        return None
+
+    return observed_case("autograd.vjp", fn, [x], [False], expect, after=[v], atol=1e-5, rtol=1e-5, hints=hints,
+                         error_hint=error_hint,
+                         result_hint="return the pair (func(x) detached, vjp), as torch.autograd.functional.vjp does")
+
+
+@CHECKS.add("2.3", points=2, target="autograd.vjp")
+def vjp(gen, device):
+    yield _vjp_case("mix", randn(gen, 5, device=device), randn(gen, 5, device=device))
+    yield _vjp_case("project", randn(gen, 4, device=device), randn(gen, 3, device=device))
+    yield _vjp_case("matrix_square", randn(gen, 3, 3, device=device, dtype=torch.float64),
+                    randn(gen, 3, 3, device=device, dtype=torch.float64))
+
+
+@CHECKS.add("2.3h", points=1, target="autograd.vjp", hidden=True)
+def vjp_hidden(gen, device):
+    yield _vjp_case("mix", randn(gen, 7, device=device, scale=2), randn(gen, 7, device=device))
+    yield _vjp_case("project", randn(gen, 6, device=device, dtype=torch.float64),
+                    randn(gen, 3, device=device, dtype=torch.float64))
+
+
+# ---- 2.4 jacobian -------------------------------------------------------------------------------
+
+TRANSPOSED = ("your Jacobian is transposed: J[i, j] = ∂y[i]/∂x[j], so row i is the gradient of output i "
+              "and J has shape y.shape + x.shape")
+
+
+def _jacobian_case(fn, x):
+    f = FUNCTIONS[fn]
+    expect = torch.autograd.functional.jacobian(f, x.detach().clone())
+    ny = expect.dim() - x.dim()
+    y_shape, x_shape = expect.shape[:ny], expect.shape[ny:]
+    flat = expect.reshape(y_shape.numel(), x_shape.numel())
+    transposed = flat.T.reshape(x_shape + y_shape)
+    hints = [(transposed, TRANSPOSED)]
+
+    case = observed_case("autograd.jacobian", fn, [x], [False], expect, atol=1e-5, rtol=1e-5, hints=hints)
+    plain_judge = case.judge
+
+    def judge(o):
+        problem = plain_judge(o)
+        if problem and "Hint:" not in problem and "results" in o and o["results"]:
+            try:
+                got = compare.unrecord(o["results"][0])
+            except ValueError:
+                return problem
+            if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(x_shape + y_shape) and ny:
+                return f"{problem}. Hint: {TRANSPOSED}"
+        return problem
+
+    case.judge = judge
+    return case
+
+
+@CHECKS.add("2.4", points=2, target="autograd.jacobian")
+def jacobian(gen, device):
+    yield _jacobian_case("mix", randn(gen, 4, device=device))
+    yield _jacobian_case("project", randn(gen, 5, device=device))
+    yield _jacobian_case("matrix_square", randn(gen, 2, 2, device=device, dtype=torch.float64))
+
+
+@CHECKS.add("2.4h", points=1, target="autograd.jacobian", hidden=True)
+def jacobian_hidden(gen, device):
+    yield _jacobian_case("mix", randn(gen, 6, device=device, dtype=torch.float64))
+    yield _jacobian_case("project", randn(gen, 3, device=device))
+
+
+# ---- 2.5 gradient_descent -----------------------------------------------------------------------
+
+def sgd_trajectory(loss_fn, w0, lr, steps, zero_grad=True):
+    """torch.optim.SGD on a clone of w0: [w0, w1, ..., w_steps]. zero_grad=False: the forgetful variant."""
+    w = w0.detach().clone().requires_grad_(True)
+    opt = torch.optim.SGD([w], lr=lr)
+    out = [w.detach().clone()]
+    for _ in range(steps):
+        if zero_grad:
+            opt.zero_grad()
+        loss_fn(w).backward()
+        opt.step()
+        out.append(w.detach().clone())
+    return torch.stack(out)
+
+
+def _gd_case(fn, w0, lr, steps):
+    f = FUNCTIONS[fn]
+    expect = sgd_trajectory(f, w0, lr, steps)
+    forgetful = sgd_trajectory(f, w0, lr, steps, zero_grad=False)
+    hints = [(forgetful, "this is the trajectory with gradients accumulating from step to step: zero w.grad "
+                         "after each update (w.grad = None or w.grad.zero_())")]
+
+    def error_hint(text):
+        if "NoneType" in text or "not a leaf" in text.lower() or ".grad attribute of a Tensor that is not a leaf" in text:
+            return ("`w = w - lr * w.grad` replaces the leaf w by a new, non-leaf tensor, whose .grad is never "
+                    "filled (None). Update the same leaf in place under torch.no_grad(): w -= lr * w.grad")
+        if "leaf Variable that requires grad" in text:
+            return "an in-place update of a leaf that requires grad must run under torch.no_grad()"
+        return None
+
+    return observed_case("autograd.gradient_descent", fn, [w0], [False], expect, after=[lr, steps], atol=1e-5,
+                         rtol=1e-4, hints=hints, error_hint=error_hint,
+                         result_hint=("return torch.stack([w0, w1, ..., w_steps]) (steps + 1 rows), each update "
+                                      "w -= lr * w.grad under torch.no_grad(), then zero the gradient"))
+
+
+@CHECKS.add("2.5", points=3, target="autograd.gradient_descent")
+def gradient_descent(gen, device):
+    yield _gd_case("rosenbrock", torch.tensor([-0.5, 0.5], device=device) + randn(gen, 2, device=device, scale=0.1),
+                   0.01, 25)
+    yield _gd_case("quadratic", randn(gen, 4, device=device), 0.05, 15)
+    yield _gd_case("regression", randn(gen, 3, device=device, dtype=torch.float64), 0.1, 20)
+
+
+@CHECKS.add("2.5h", points=1, target="autograd.gradient_descent", hidden=True)
+def gradient_descent_hidden(gen, device):
+    yield _gd_case("rosenbrock", randn(gen, 2, device=device, scale=0.5), 0.005, 30)
+    yield _gd_case("regression", randn(gen, 5, device=device), 0.05, 12)
+
+
+# ---- in-notebook answers (graded hidden) --------------------------------------------------------
+
+@CHECKS.add("2.a", points=1, hidden=True, cuda=False, title="predict: x1.grad in the notes' two-vector example")
+def predict_x1_grad(gen, device):
+    yield answer(LESSON, "answer_x1_grad", expect=torch.tensor([2., 4., 6.], dtype=torch.float64),
+                 shown="your prediction `answer_x1_grad`")
+
+
+@CHECKS.add("2.b", points=1, hidden=True, cuda=False, title="predict: an accumulated gradient")
+def predict_accumulated(gen, device):
+    yield answer(LESSON, "answer_accumulated", expect=torch.tensor(8., dtype=torch.float64),
+                 shown="your prediction `answer_accumulated`")

@@ -1,0 +1,256 @@
+"""Checks for lesson 03 (course_pkg/graph.py). References: torch's builtin operations and their
+gradients (computed here), and a reference walk of the grad_fn graph built here from the same inputs.
+gradcheck also runs in the sandbox, but its verdict is only an extra observation: the pass/fail on
+gradients is decided here, against torch's own."""
+import networkx as nx
+import torch
+import torch.nn.functional as F
+
+from autograder import compare
+from autograder.sandboxed.probes_graph import BUILDERS, reference_walk
+from autograder.spec import Case, CheckList, answer
+
+CHECKS = CheckList()
+LESSON = "03_graph"
+
+
+def randn(gen, *shape, device, dtype=torch.float32, scale=1.0):
+    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
+
+
+def away_from_zero(x):
+    return x + torch.sign(x) * 0.05
+
+
+def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None, needs_input_grad=False,
+                  gradcheck=True, atol=1e-5, rtol=1e-5, names=None, shown=None):
+    """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin)."""
+    func = target.rsplit(".", 1)[1]
+    names = names or [f"input {i}" for i in range(len(inputs))]
+    leaves = [t.detach().clone().requires_grad_(bool(r)) for t, r in zip(inputs, requires_grad)]
+    out = ref_fn(*leaves)
+    g = randn(gen, *out.shape, device=out.device, dtype=out.dtype)
+    wanted = [l for l, r in zip(leaves, requires_grad) if r]
+    grads = iter(torch.autograd.grad(out, wanted, g))
+    expect_grads = [next(grads) if r else None for r in requires_grad]
+    expect = out.detach()
+    hints = {i: fn(g, *[t.detach() for t in inputs]) for i, fn in (grad_hints or {}).items()}
+
+    def judge(o):
+        if "call_error" in o:
+            return f"{func}.apply raised {o['call_error'][:600]}"
+        problem = compare.tensor_problem(expect, compare.unrecord(o["value"]), atol=atol, rtol=rtol)
+        if problem:
+            return f"wrong value: {problem}"
+        if not o["value"].get("requires_grad"):
+            return ("the output does not require grad. Hint: call the Function through "
+                    f"{func}.apply(...), and do not detach inside forward's result")
+        if o["backward_error"]:
+            return f"backward raised {o['backward_error'][:600]}"
+        for i, e in enumerate(expect_grads):
+            if e is None:
+                continue
+            got = o["grads"][i]
+            if got is None:
+                return f"no gradient reached {names[i]}. Hint: backward returns one gradient per forward input, in order"
+            problem = compare.tensor_problem(e, compare.unrecord(got), atol=atol, rtol=rtol, hints=hints.get(i, ()))
+            if problem:
+                return f"wrong gradient for {names[i]}: {problem}"
+        if needs_input_grad and o["returned"] is not None:
+            for i, r in enumerate(requires_grad):
+                if not r and i < len(o["returned"]) and o["returned"][i] is not None:
+                    return (f"{names[i]} does not require grad, yet backward computed a gradient for it. Hint: "
+                            f"honour ctx.needs_input_grad: if not ctx.needs_input_grad[{i}], return None in its "
+                            "place and skip the work")
+        if o["gradcheck"] is False:
+            return (f"torch.autograd.gradcheck (float64) failed: {(o['gradcheck_error'] or '')[:500]}. Hint: the "
+                    "backward must match the numerical derivative of forward in float64 too (no hard-coded dtypes)")
+        return None
+
+    if shown is None:
+        args = ", ".join(compare.show(t) + (" (requires grad)" if r else "") for t, r in zip(inputs, requires_grad))
+        shown = f"{func}.apply({args}), backward with a random grad_output"
+    params = {"target": target, "inputs": list(inputs), "requires_grad": list(requires_grad), "grad_output": g,
+              "gradcheck": gradcheck}
+    return Case("probes_graph.function_check", params, judge, shown=shown)
+
+
+IGNORES_GRAD_OUTPUT = "this is the local derivative alone: multiply it by grad_output (the chain rule)"
+
+
+# ---- 3.1 Square, 3.2 Exp, 3.3 Sigmoid --------------------------------------------------------------
+
+@CHECKS.add("3.1", points=1, target="graph.Square")
+def square(gen, device):
+    hints = {0: lambda g, x: [(2 * x, IGNORES_GRAD_OUTPUT), (g * x, "the derivative of x² is 2x, not x")]}
+    yield function_case("graph.Square", lambda x: x * x, [randn(gen, 6, device=device)], [True], gen, grad_hints=hints)
+    yield function_case("graph.Square", lambda x: x * x, [randn(gen, 2, 3, device=device, dtype=torch.float64)],
+                        [True], gen, grad_hints=hints)
+
+
+@CHECKS.add("3.2", points=1, target="graph.Exp")
+def exp(gen, device):
+    hints = {0: lambda g, x: [(x.exp(), IGNORES_GRAD_OUTPUT)]}
+    yield function_case("graph.Exp", torch.exp, [randn(gen, 5, device=device)], [True], gen, grad_hints=hints)
+    yield function_case("graph.Exp", torch.exp, [randn(gen, 3, 2, device=device, dtype=torch.float64)], [True], gen,
+                        grad_hints=hints)
+
+
+SIGMOID_HINTS = {0: lambda g, x: [(torch.sigmoid(x) * (1 - torch.sigmoid(x)), IGNORES_GRAD_OUTPUT),
+                                  (g * x * (1 - x), "this is y·(1 − y) with y = x, the input: evaluate it at the "
+                                                    "OUTPUT y = sigmoid(x) (save y in forward)")]}
+
+
+@CHECKS.add("3.3", points=2, target="graph.Sigmoid")
+def sigmoid(gen, device):
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 7, device=device, scale=3)], [True], gen,
+                        grad_hints=SIGMOID_HINTS)
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 2, 4, device=device, dtype=torch.float64)],
+                        [True], gen, grad_hints=SIGMOID_HINTS)
+
+
+@CHECKS.add("3.3h", points=1, target="graph.Sigmoid", hidden=True)
+def sigmoid_hidden(gen, device):
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 3, 3, device=device, scale=5)], [True], gen,
+                        grad_hints=SIGMOID_HINTS)
+
+
+# ---- 3.4 Linear ------------------------------------------------------------------------------------
+
+def _linear_case(gen, device, n, i, o, requires_grad, dtype=torch.float32):
+    x = randn(gen, n, i, device=device, dtype=dtype)
+    W = randn(gen, o, i, device=device, dtype=dtype)
+    b = randn(gen, o, device=device, dtype=dtype)
+    hints = {1: lambda g, x, W, b: [(x.T @ g, "this is the transpose of W's gradient: grad_W = grad_output.T @ x "
+                                              "has W's shape (out, in)")],
+             2: lambda g, x, W, b: [(g.mean(0), "b's gradient sums grad_output over the batch (dim 0), not mean")]}
+    return function_case("graph.Linear", F.linear, [x, W, b], requires_grad, gen, grad_hints=hints,
+                         needs_input_grad=True, atol=1e-5, rtol=1e-4, names=["x", "W", "b"])
+
+
+@CHECKS.add("3.4", points=3, target="graph.Linear")
+def linear(gen, device):
+    yield _linear_case(gen, device, 4, 3, 2, [True, True, True])
+    yield _linear_case(gen, device, 5, 4, 3, [False, True, True])        # the data x needs no gradient
+    yield _linear_case(gen, device, 3, 2, 4, [True, False, False], dtype=torch.float64)   # frozen layer
+
+
+@CHECKS.add("3.4h", points=1, target="graph.Linear", hidden=True)
+def linear_hidden(gen, device):
+    yield _linear_case(gen, device, 6, 5, 2, [False, True, False])
+    yield _linear_case(gen, device, 2, 3, 3, [True, True, True], dtype=torch.float64)
+
+
+# ---- 3.5 ReLU --------------------------------------------------------------------------------------
+
+RELU_AT_ZERO = ("at x == 0 your gradient is grad_output; torch's convention (torch.relu) is 0 there: "
+                "mask with x > 0, not x >= 0")
+RELU_HINTS = {0: lambda g, x: [(g * (x >= 0), RELU_AT_ZERO), ((x > 0).to(x.dtype), IGNORES_GRAD_OUTPUT)]}
+
+
+def _with_zeros(x):
+    x = x.clone()
+    x.view(-1)[::3] = 0
+    return x
+
+
+@CHECKS.add("3.5", points=2, target="graph.ReLU")
+def relu(gen, device):
+    yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 8, device=device))], [True], gen,
+                        grad_hints=RELU_HINTS)
+    yield function_case("graph.ReLU", torch.relu, [_with_zeros(randn(gen, 3, 4, device=device))], [True], gen,
+                        grad_hints=RELU_HINTS, gradcheck=False)      # no derivative at 0: torch's convention
+    yield function_case("graph.ReLU", torch.relu,
+                        [away_from_zero(randn(gen, 2, 5, device=device, dtype=torch.float64))], [True], gen,
+                        grad_hints=RELU_HINTS)
+
+
+@CHECKS.add("3.5h", points=1, target="graph.ReLU", hidden=True)
+def relu_hidden(gen, device):
+    yield function_case("graph.ReLU", torch.relu, [_with_zeros(randn(gen, 9, device=device))], [True], gen,
+                        grad_hints=RELU_HINTS, gradcheck=False)
+
+
+# ---- 3.6 graph_nodes -------------------------------------------------------------------------------
+
+def _as_graph(names, edges):
+    g = nx.DiGraph()
+    for i, name in enumerate(names):
+        g.add_node(i, name=name)
+    g.add_edges_from(edges)
+    return g
+
+
+def _walk_case(builder, inputs, requires_grad):
+    leaves = [t.detach().clone().requires_grad_(bool(r)) for t, r in zip(inputs, requires_grad)]
+    ref_names, ref_edges = reference_walk(BUILDERS[builder](*leaves))
+    reference = _as_graph(ref_names, ref_edges)
+    shared = [ref_names[n] for n in reference if reference.in_degree(n) > 1]
+
+    def judge(o):
+        if "call_error" in o:
+            return f"graph_nodes raised {o['call_error'][:600]}"
+        try:
+            got = compare.unrecord(o["value"])
+        except ValueError as e:
+            return str(e)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"expected (names, edges), got {compare.show(got)}"
+        names, edges = got
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            return f"names must be a list of strings, got {compare.show(names)}"
+        pairs = set()
+        for e in edges if isinstance(edges, (list, tuple)) else [None]:
+            if (not isinstance(e, (list, tuple)) or len(e) != 2 or not all(type(k) is int for k in e)
+                    or not all(0 <= k < len(names) for k in e)):
+                return f"edges must be a list of (i, j) index pairs into names; found {compare.show(e)}"
+            pairs.add(tuple(e))
+        if len(names) != len(ref_names):
+            msg = f"you listed {len(names)} nodes; torch's graph has {len(ref_names)}: {ref_names}"
+            if len(names) > len(ref_names) and shared:
+                msg += (f". Hint: a node reached along several paths (here {', '.join(sorted(set(shared)))}) must be "
+                        "listed once: remember the nodes already seen, compared by identity (`is`/id()), not by name")
+            elif len(names) < len(ref_names):
+                msg += (". Hint: different nodes can have the same name (two MulBackward0); compare nodes by "
+                        "identity, not by name, and follow every entry of next_functions")
+            return msg
+        if sorted(names) != sorted(ref_names):
+            return f"the node names differ: you have {sorted(names)}, torch's graph has {sorted(ref_names)}"
+        for i, j in sorted(pairs):
+            if i >= j:
+                return (f"the order is not topological: edge ({i}, {j}) goes from {names[i]} back to {names[j]}. "
+                        "Hint: every node must come before the nodes in its next_functions (names[0] is t.grad_fn)")
+        if not nx.is_isomorphic(_as_graph(names, sorted(pairs)), reference,
+                                node_match=lambda a, b: a["name"] == b["name"]):
+            return (f"the edges do not match torch's graph: you gave {sorted(pairs)}; torch's graph, in one "
+                    f"topological order, is {list(zip(ref_names))} with edges {ref_edges}")
+        return None
+
+    args = ", ".join(compare.show(t) + (" (requires grad)" if r else "") for t, r in zip(inputs, requires_grad))
+    return Case("probes_graph.walk", {"target": "graph.graph_nodes", "builder": builder, "inputs": list(inputs),
+                                      "requires_grad": list(requires_grad)}, judge,
+                shown=f"graph_nodes of the `{builder}` graph built from {args}")
+
+
+@CHECKS.add("3.6", points=3, target="graph.graph_nodes")
+def graph_nodes(gen, device):
+    yield _walk_case("chain", [randn(gen, 3, device=device)], [True])
+    yield _walk_case("shared", [randn(gen, 4, device=device), randn(gen, 4, device=device)], [True, True])
+    yield _walk_case("square_self", [randn(gen, 3, device=device)], [True])
+    yield _walk_case("mlp", [randn(gen, 5, 3, device=device), randn(gen, 3, 4, device=device),
+                             randn(gen, 4, 2, device=device)], [False, True, True])
+    yield _walk_case("chain", [randn(gen, 3, device=device)], [False])          # no graph at all: ([], [])
+
+
+@CHECKS.add("3.6h", points=1, target="graph.graph_nodes", hidden=True)
+def graph_nodes_hidden(gen, device):
+    yield _walk_case("diamond", [randn(gen, 3, device=device), randn(gen, 3, device=device)], [True, True])
+    yield _walk_case("mlp", [randn(gen, 2, 3, device=device), randn(gen, 3, 3, device=device),
+                             randn(gen, 3, 1, device=device)], [True, True, False])
+
+
+# ---- in-notebook answer (graded hidden) ------------------------------------------------------------
+
+@CHECKS.add("3.a", points=1, hidden=True, cuda=False, title="predict: the gradient through a data-dependent loop")
+def predict_dynamic(gen, device):
+    yield answer(LESSON, "answer_dynamic_grad", expect=torch.tensor(8.), shown="your prediction `answer_dynamic_grad`")

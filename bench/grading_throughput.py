@@ -1,0 +1,115 @@
+"""Submissions per minute: plain `nbgrader autograde` (tests run in the student's kernel) against
+`course grade` (trusted judge, sandboxed probes, isolation on), on the same class, in one run.
+
+    python bench/grading_throughput.py [--students 50] [--lesson 00_basics] [--jobs 2]
+
+The plain pipeline grades the same notebooks with the course's check cells rewritten as in-kernel
+tests: each public case is called in the student's kernel and compared there, which is how
+nbgrader-style tests work. Also prints the peak resident memory of `course grade` (its whole
+process tree, sandboxes included). Goal (DESIGN §8): ours ≥ 3× plain; peak ≤ 1.5 GiB with 2 jobs.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autograder.sandbox import _tree_rss_mb  # noqa: E402
+
+IN_KERNEL_CHECK = '''
+def check(lesson, *ids, hidden=False):
+    """Plain nbgrader style: run the public cases in this kernel and assert on the comparison."""
+    import importlib, torch
+    from autograder import checks, compare
+    module = checks.load(lesson)
+    for c in module.CHECKS:
+        if c.id not in ids:
+            continue
+        gen = torch.Generator().manual_seed(0)
+        for case in c.make_cases(gen, torch.device("cpu")):
+            if case.probe != "call":
+                continue
+            mod, _, name = case.params["target"].rpartition(".")
+            fn = getattr(importlib.import_module("course_pkg." + mod), name)
+            got = fn(*case.params["args"], **case.params["kwargs"])
+            rec = lambda v: {"__tensor__": v} if isinstance(v, torch.Tensor) else v
+            assert case.judge({"value": rec(got), "args_after": {"__seq__": [rec(a) for a in case.params["args"]]}}) is None
+'''
+
+BUGS = [
+    "",                                                    # correct
+    "def pick_device():\n    return 'cpu'\n",
+    "_r = tensor_summary\ndef tensor_summary(t):\n    d = _r(t)\n    d['shape'] = list(t.shape)\n    return d\n",
+    "import torch\ntorch.allclose = lambda *a, **k: True\n",
+]
+
+
+def build(course: Path, lesson: str, students: int, plain: bool):
+    (course / "lessons").mkdir(parents=True)
+    shutil.copytree(ROOT / "lessons" / lesson, course / "lessons" / lesson)
+    source = course / "lessons" / lesson / f"{lesson}.ipynb"
+    if plain:
+        nb = nbformat.read(source, as_version=4)
+        nb.cells.insert(1, new_code_cell(IN_KERNEL_CHECK))
+        nbformat.write(nb, source)
+        (course / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.source_directory = "lessons"\n')
+    else:
+        shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", lesson, "--force"], cwd=course,
+                   check=True, capture_output=True)
+    for i in range(students):
+        folder = course / "submitted" / f"s{i:03d}" / lesson
+        folder.mkdir(parents=True)
+        shutil.copytree(ROOT / "course_pkg", folder / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
+        bug = BUGS[i % len(BUGS)]
+        if bug:
+            path = folder / "course_pkg" / "basics.py"
+            path.write_text(path.read_text() + "\n\n" + textwrap.dedent(bug))
+        shutil.copyfile(source, folder / f"{lesson}.ipynb")
+
+
+def timed(command, cwd) -> tuple[float, float]:
+    """Wall seconds and the peak resident memory (MiB) of the command's whole process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mb(proc.pid))
+        time.sleep(0.05)
+    if proc.returncode:
+        raise SystemExit(f"{command} failed with {proc.returncode}")
+    return time.perf_counter() - start, peak
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=50)
+    parser.add_argument("--lesson", default="00_basics")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, ours = Path(tmp) / "plain", Path(tmp) / "ours"
+        build(plain, args.lesson, args.students, plain=True)
+        build(ours, args.lesson, args.students, plain=False)
+        t_plain, m_plain = timed([sys.executable, "-m", "nbgrader", "autograde", args.lesson], plain)
+        t_ours, m_ours = timed([sys.executable, "-m", "autograder", "grade", args.lesson, "--submitted",
+                                str(ours / "submitted"), "--out", str(ours / "grades"), "--jobs", str(args.jobs)],
+                               ours)
+    n = args.students
+    print(f"class: {n} submissions of {args.lesson} ({len(BUGS)} kinds: correct, two buggy, allclose patch)")
+    print(f"plain nbgrader autograde : {t_plain:7.1f} s  {60 * n / t_plain:6.1f} submissions/min  peak {m_plain:6.0f} MiB")
+    print(f"course grade --jobs {args.jobs}    : {t_ours:7.1f} s  {60 * n / t_ours:6.1f} submissions/min  peak {m_ours:6.0f} MiB")
+    print(f"ratio (ours / plain)     : {t_plain / t_ours:7.2f}x  (goal >= 3x; peak goal <= 1536 MiB)")
+
+
+if __name__ == "__main__":
+    main()
