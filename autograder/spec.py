@@ -14,7 +14,7 @@ see the same inputs every time and hidden checks draw fresh ones at grading time
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch

@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from tests.support import ROOT, exercise_ids, grade, lost, make_submission, messages, student_submission
 

@@ -9,6 +9,12 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 MAX_TEXT = 4000
+MAX_ERROR = 1500
+
+
+def error_text(e):
+    """An exception as one short line, for probes that record an expected failure as data."""
+    return f"{type(e).__name__}: {e}"[:MAX_ERROR]
 
 
 def record(obj, depth=0):

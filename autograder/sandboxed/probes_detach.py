@@ -3,8 +3,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from probes import record
-from probes_inplace import _error_text, grad_call  # noqa: F401  (re-exported for the checks)
+from probes import error_text, record
 
 CUDA_NUMPY_ERROR = ("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to "
                     "host memory first. (simulated: the grader ran this on the CPU, with the input posing "
@@ -78,7 +77,7 @@ def to_numpy(ctx, target, t, kind, pretend_cuda=False):
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e), "calls": mode.calls[:50] if mode else None}
+        return {"call_error": error_text(e), "calls": mode.calls[:50] if mode else None}
     kind_name = f"{type(out).__module__}.{type(out).__qualname__}"[:200]
     result = {"type": kind_name, "calls": mode.calls[:50] if mode else None,
               "input_requires_grad": [before[0], bool(arg.requires_grad)],

@@ -1,23 +1,14 @@
 """Probes and graph builders for lesson 03 (course_pkg/graph.py).
 
 The builders make known graphs from input tensors; the trusted checks import this module too, to
-build the same graphs and walk them as the reference. So `record` is imported lazily.
+build the same graphs and walk them as the reference. So it must load outside the sandbox as well.
 """
 import torch
 
-MAX_ERROR = 1500
-
-
-def _record(obj):
-    try:
-        from probes import record
-    except ImportError:          # imported by the trusted checks, outside the sandbox
-        from autograder.sandboxed.probes import record
-    return record(obj)
-
-
-def _error_text(e):
-    return f"{type(e).__name__}: {e}"[:MAX_ERROR]
+try:
+    from probes import error_text, record              # inside the sandbox
+except ImportError:                                    # imported by the trusted checks, for the fixtures
+    from autograder.sandboxed.probes import error_text, record
 
 
 # ---- graph builders: input leaves -> a tensor with a known graph ---------------------------------------
@@ -84,8 +75,8 @@ def walk(ctx, target, builder, inputs, requires_grad):
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e)}
-    return {"value": _record(value)}
+        return {"call_error": error_text(e)}
+    return {"value": record(value)}
 
 
 # ---- custom Functions --------------------------------------------------------------------------------
@@ -118,8 +109,8 @@ def function_check(ctx, target, inputs, requires_grad, grad_output, gradcheck=Tr
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e)}
-    result["value"] = _record(out)
+        return {"call_error": error_text(e)}
+    result["value"] = record(out)
     result["grad_fn"] = None if getattr(out, "grad_fn", None) is None else type(out.grad_fn).__name__
     if isinstance(out, torch.Tensor) and out.requires_grad:
         try:
@@ -127,8 +118,8 @@ def function_check(ctx, target, inputs, requires_grad, grad_output, gradcheck=Tr
         except NotImplementedError:
             raise
         except Exception as e:
-            result["backward_error"] = _error_text(e)
-        result["grads"] = [None if a.grad is None else _record(a.grad) for a in args]
+            result["backward_error"] = error_text(e)
+        result["grads"] = [None if a.grad is None else record(a.grad) for a in args]
         result["returned"] = returned[0] if returned else None
     if gradcheck:
         args64 = [t.detach().to(torch.float64).clone().requires_grad_(bool(r)) for t, r in zip(inputs, requires_grad)]
@@ -139,5 +130,5 @@ def function_check(ctx, target, inputs, requires_grad, grad_output, gradcheck=Tr
             raise
         except Exception as e:
             result["gradcheck"] = False
-            result["gradcheck_error"] = _error_text(e)
+            result["gradcheck_error"] = error_text(e)
     return result

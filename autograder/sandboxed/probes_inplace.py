@@ -4,13 +4,8 @@ Everything recorded here is only an observation; the trusted judge recomputes ev
 """
 import torch
 
-from probes import record
+from probes import error_text, record
 
-MAX_ERROR = 1500
-
-
-def _error_text(e):
-    return f"{type(e).__name__}: {e}"[:MAX_ERROR]
 
 
 def _prepare(inputs, kinds):
@@ -42,7 +37,7 @@ def _backward_and_record(out, args, leaves, grad_output, versions_before):
         except NotImplementedError:
             raise
         except Exception as e:     # the "modified by an inplace operation" error lands here
-            result["backward_error"] = _error_text(e)
+            result["backward_error"] = error_text(e)
         result["grads"] = [record(l.grad) if l is not None and l.grad is not None else None for l in leaves]
     return result
 
@@ -62,7 +57,7 @@ def grad_call(ctx, target, inputs, kinds, grad_output=None, extra=(), kwargs=Non
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e), "versions_before": before, "versions_after_call": _versions(args)}
+        return {"call_error": error_text(e), "versions_before": before, "versions_after_call": _versions(args)}
     return _backward_and_record(out, args, leaves, grad_output, before)
 
 
@@ -78,7 +73,7 @@ def function_apply(ctx, target, inputs, kinds, grad_output=None):
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e), "versions_before": before, "versions_after_call": _versions(args)}
+        return {"call_error": error_text(e), "versions_before": before, "versions_after_call": _versions(args)}
     result = _backward_and_record(out, args, leaves, grad_output, before)
     result["grad_fn"] = None if getattr(out, "grad_fn", None) is None else type(out.grad_fn).__name__
     return result
@@ -101,7 +96,7 @@ def reset_leaf(ctx, target, w, value, grad_output):
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": _error_text(e)}
+        return {"call_error": error_text(e)}
     result = {"returned_is_w": returned is w, "returned": record(returned), "w": record(w),
               "version_before": before, "version_after": int(w._version),
               "is_leaf": bool(w.is_leaf), "requires_grad": bool(w.requires_grad)}
@@ -109,7 +104,7 @@ def reset_leaf(ctx, target, w, value, grad_output):
         saved_graph.backward()
         result["stale_backward_error"] = None
     except Exception as e:
-        result["stale_backward_error"] = _error_text(e)
+        result["stale_backward_error"] = error_text(e)
     w.grad = None
     try:
         (w * grad_output).sum().backward()
@@ -117,5 +112,5 @@ def reset_leaf(ctx, target, w, value, grad_output):
         result["fresh_backward_error"] = None
     except Exception as e:
         result["grad_after"] = None
-        result["fresh_backward_error"] = _error_text(e)
+        result["fresh_backward_error"] = error_text(e)
     return result
