@@ -1,7 +1,7 @@
 """Checks for lesson 00 (course_pkg/basics.py)."""
 import torch
 
-from autograder.spec import Case, CheckList, call
+from autograder.spec import Case, CheckList, answer, call
 from autograder import compare
 
 CHECKS = CheckList()
@@ -39,3 +39,9 @@ def tensor_summary(gen, device):
     yield call("basics.tensor_summary", w, expect=_summary(w))
     scalar = torch.tensor(3.0, device=device)
     yield call("basics.tensor_summary", scalar, expect=_summary(scalar))
+
+
+@CHECKS.add("0.a", points=1, cuda=False)
+def answer_default_device(gen, device):
+    # The string str() gives for the device of a tensor made without device=..., in this (trusted) process.
+    yield answer("00_basics", "answer_default_device", expect=str(torch.zeros(1).device))

@@ -1,7 +1,7 @@
 """Checks for lesson 01 (course_pkg/tensors.py): every reference is the torch builtin itself."""
 import torch
 
-from autograder.spec import CheckList, call
+from autograder.spec import CheckList, answer, call
 
 CHECKS = CheckList()
 INF = float("inf")
@@ -238,3 +238,34 @@ def to_nchw(gen, device):
     yield call("tensors.to_nchw", x, expect=x.permute(0, 3, 1, 2),
                hints=[(x.reshape(2, 3, 4, 5), "reshape keeps the memory order; use permute")])
 
+
+
+# In-notebook answer cells of lessons/01_tensors: each expectation is computed here with torch.
+LESSON = "01_tensors"
+
+
+@CHECKS.add("1.a", points=1, cuda=False)
+def answer_ties(gen, device):
+    x = torch.tensor([0.5, 1.5, 2.5, -2.5])
+    yield answer(LESSON, "answer_ties", expect=torch.round(x),
+                 hints=[(torch.floor(x + 0.5), TIES_TO_EVEN),
+                        (torch.sign(x) * torch.floor(x.abs() + 0.5), TIES_TO_EVEN)])
+
+
+@CHECKS.add("1.b", points=1, cuda=False)
+def answer_median(gen, device):
+    x = torch.tensor([4.0, 1.0, 3.0, 2.0])
+    yield answer(LESSON, "answer_median", expect=torch.median(x),
+                 hints=[(x.sort().values[2:3].squeeze(), "for an even count torch.median returns the *lower* "
+                                                          "of the two middle values, not the upper one"),
+                        (x.mean(), "torch.median returns one of the values (the lower middle one), it does not "
+                                   "average the two middle values as numpy.median does")])
+
+
+@CHECKS.add("1.c", points=1, cuda=False)
+def answer_fmod_vs_remainder(gen, device):
+    a = torch.tensor([-7.0, -7.0])
+    yield answer(LESSON, "answer_fmod_vs_remainder",
+                 expect=torch.stack([torch.fmod(a[0], 3.0), torch.remainder(a[1], 3.0)]),
+                 hints=[(torch.stack([torch.remainder(a[0], 3.0), torch.fmod(a[1], 3.0)]),
+                         "the other way round: fmod takes the sign of the dividend (-7), % the sign of the divisor (3)")])

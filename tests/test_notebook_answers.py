@@ -1,0 +1,90 @@
+"""The in-notebook answer cells of lessons 00 and 01: the instructor's notebook earns every answer
+check, a notebook whose answer cell binds a wrong value loses exactly that check (with a message
+that says why), and a notebook that never binds the variable gets a clear message, not a crash."""
+import json
+import shutil
+
+import pytest
+
+from tests.support import ROOT, grade, lost, make_submission, messages
+
+ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}}
+
+
+def notebook_path(lesson):
+    return ROOT / "lessons" / lesson / f"{lesson}.ipynb"
+
+
+def submission(tmp_path, lesson, replace=None):
+    """The instructor's course_pkg plus the lesson notebook, with answer cells' sources replaced."""
+    sub = make_submission(tmp_path)
+    nb = json.loads(notebook_path(lesson).read_text())
+    found = set()
+    for cell in nb["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if replace and grade_id in replace:
+            cell["source"] = replace[grade_id]
+            found.add(grade_id)
+    assert found == set(replace or ()), f"answer cells not found: {set(replace) - found}"
+    (sub / f"{lesson}.ipynb").write_text(json.dumps(nb))
+    return sub
+
+
+def grade_answers(lesson, sub):
+    return grade(lesson, sub, only=ANSWER_CHECKS[lesson])
+
+
+@pytest.mark.parametrize("lesson", sorted(ANSWER_CHECKS))
+def test_instructor_notebook_earns_every_answer_check(tmp_path, lesson):
+    shutil.copyfile(notebook_path(lesson), make_submission(tmp_path) / f"{lesson}.ipynb")
+    result = grade_answers(lesson, tmp_path / "student")
+    assert {c.id for c in result.checks} == ANSWER_CHECKS[lesson]
+    assert not lost(result), messages(result)
+    assert result.score == result.max == len(ANSWER_CHECKS[lesson])
+
+
+WRONG = [
+    ("00_basics", "answer_default_device", 'answer_default_device = "cuda"\n', "0.a", "'cpu'"),
+    ("00_basics", "answer_default_device", 'answer_default_device = torch.device("cpu")\n', "0.a", "expected"),
+    ("01_tensors", "answer_ties", "answer_ties = torch.tensor([1., 2., 3., -2.])\n", "1.a", "even neighbour"),
+    ("01_tensors", "answer_ties", "answer_ties = torch.tensor([1., 2., 3., -3.])\n", "1.a", "even neighbour"),
+    ("01_tensors", "answer_median", "answer_median = torch.tensor(2.5)\n", "1.b", "average"),
+    ("01_tensors", "answer_median", "answer_median = torch.tensor(3.)\n", "1.b", "lower"),
+    ("01_tensors", "answer_fmod_vs_remainder", "answer_fmod_vs_remainder = torch.tensor([2., -1.])\n", "1.c",
+     "other way round"),
+    ("01_tensors", "answer_fmod_vs_remainder", "answer_fmod_vs_remainder = torch.tensor([-1., -1.])\n", "1.c",
+     "expected"),
+]
+
+
+@pytest.mark.parametrize("lesson,cell,source,check_id,keyword", WRONG, ids=[w[2].strip() for w in WRONG])
+def test_wrong_answer_loses_exactly_its_check(tmp_path, lesson, cell, source, check_id, keyword):
+    result = grade_answers(lesson, submission(tmp_path, lesson, {cell: source}))
+    assert lost(result) == {check_id}, messages(result)
+    failed = next(c for c in result.checks if c.id == check_id)
+    assert failed.points == 0
+    assert keyword in failed.message, failed.message
+
+
+@pytest.mark.parametrize("lesson,cell,check_id", [("00_basics", "answer_default_device", "0.a"),
+                                                  ("01_tensors", "answer_ties", "1.a")])
+def test_missing_variable_gives_a_clear_message(tmp_path, lesson, cell, check_id):
+    result = grade_answers(lesson, submission(tmp_path, lesson, {cell: "# I'll answer later\n"}))
+    assert lost(result) == {check_id}, messages(result)
+    failed = next(c for c in result.checks if c.id == check_id)
+    assert f"never set `{cell}`" in failed.message, failed.message
+
+
+def test_answer_cell_that_raises_is_reported(tmp_path):
+    result = grade_answers("01_tensors", submission(tmp_path, "01_tensors",
+                                                    {"answer_median": "answer_median = torch.median(undefined)\n"}))
+    assert lost(result) == {"1.b"}, messages(result)
+    failed = next(c for c in result.checks if c.id == "1.b")
+    assert "never set `answer_median`" in failed.message and "NameError" in failed.message, failed.message
+
+
+def test_a_notebook_is_needed_for_answer_checks(tmp_path):
+    sub = make_submission(tmp_path)
+    (sub / "01_tensors.ipynb").unlink()
+    result = grade_answers("01_tensors", sub)
+    assert result.score == 0 and all(c.points == 0 for c in result.checks), messages(result)
