@@ -114,7 +114,7 @@ def call_with_devices(ctx, target, cuda=False, mps=False, args=(), kwargs=None):
 _NOTEBOOK = {}
 
 
-def _run_notebook(path, cell_timeout_s=60):
+def _run_notebook(path, cell_timeout_s=30):
     """Execute the notebook's code cells in-process, skipping nbgrader test (check) cells.
 
     Returns the namespace. Runs once per process; later answer probes read the same namespace.
