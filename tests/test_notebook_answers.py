@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from autograder import checks
 from tests.support import ROOT, grade, lost, make_submission, messages
 
 ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}}
@@ -88,3 +89,24 @@ def test_a_notebook_is_needed_for_answer_checks(tmp_path):
     (sub / "01_tensors.ipynb").unlink()
     result = grade_answers("01_tensors", sub)
     assert result.score == 0 and all(c.points == 0 for c in result.checks), messages(result)
+
+
+# Lessons 02, 03 and 05 grade their predictions as hidden answers: a wrong prediction (the notes'
+# own wrong value, where they give one) loses exactly that check.
+PREDICTIONS = [
+    ("02_autograd", "answer_x1_grad", "answer_x1_grad = torch.tensor(2., dtype=torch.float64)\n", "2.a"),
+    ("02_autograd", "answer_accumulated", "answer_accumulated = torch.tensor(4., dtype=torch.float64)\n", "2.b"),
+    ("03_graph", "answer_dynamic_grad", "answer_dynamic_grad = torch.tensor(1.)\n", "3.a"),
+    ("05_detach", "answer_both", "answer_both = torch.full((5,), 2.)\n", "5.a"),
+    ("05_detach", "answer_detached", "answer_detached = torch.full((5,), 5.)\n", "5.b"),
+    ("05_detach", "answer_detach_attribute", "answer_detach_attribute = torch.full((5,), 12.)\n", "5.c"),
+    ("05_detach", "answer_data", "answer_data = torch.full((5,), 14.)\n", "5.d"),
+]
+
+
+@pytest.mark.parametrize("lesson,cell,source,check_id", PREDICTIONS, ids=[p[3] for p in PREDICTIONS])
+def test_wrong_prediction_loses_its_hidden_answer(tmp_path, lesson, cell, source, check_id):
+    answer_ids = {c.id for c in checks.load(lesson).CHECKS if c.id.split(".")[1].isalpha() and len(c.id.split(".")[1]) == 1}
+    result = grade(lesson, submission(tmp_path, lesson, {cell: source}), only=answer_ids)
+    assert lost(result) == {check_id}, messages(result)
+    assert "hidden case" in next(c for c in result.checks if c.id == check_id).message

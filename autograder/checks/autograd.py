@@ -327,13 +327,28 @@ def gradient_descent_hidden(gen, device):
 
 # ---- in-notebook answers (graded hidden) --------------------------------------------------------
 
+def _example_two_vectors():
+    """The notes' two-vector example, run by torch: x1.grad of (x1**2 + 3*x2 - 5).sum()."""
+    x1 = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    x2 = torch.tensor([4.0, 5.0, 6.0], dtype=torch.float64, requires_grad=True)
+    (x1 ** 2 + 3 * x2 - 5).sum().backward()
+    return x1.grad
+
+
+def _example_accumulated():
+    """Two backward passes into the same x = 1: x**2 + 2x - 5, then 2x**2 + 7."""
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    (x ** 2 + 2 * x - 5).backward()
+    (2 * x ** 2 + 7).backward()
+    return x.grad
+
+
 @CHECKS.add("2.a", points=1, hidden=True, cuda=False, title="predict: x1.grad in the notes' two-vector example")
 def predict_x1_grad(gen, device):
-    yield answer(LESSON, "answer_x1_grad", expect=torch.tensor([2., 4., 6.], dtype=torch.float64),
-                 shown="your prediction `answer_x1_grad`")
+    yield answer(LESSON, "answer_x1_grad", expect=_example_two_vectors(), shown="your prediction `answer_x1_grad`")
 
 
 @CHECKS.add("2.b", points=1, hidden=True, cuda=False, title="predict: an accumulated gradient")
 def predict_accumulated(gen, device):
-    yield answer(LESSON, "answer_accumulated", expect=torch.tensor(8., dtype=torch.float64),
+    yield answer(LESSON, "answer_accumulated", expect=_example_accumulated(),
                  shown="your prediction `answer_accumulated`")

@@ -142,26 +142,56 @@ def masked_gradient_hidden(gen, device):
 
 # ---- in-notebook predictions (graded hidden) -----------------------------------------------------
 
-def _prediction(name, value):
-    return answer(LESSON, name, expect=torch.full((5,), float(value)),
-                  shown=f"your prediction `{name}`")
+# The notes' four examples, run here by torch itself: the expected x.grad is what torch computes.
+def _example_both():
+    x = torch.ones(5, requires_grad=True)
+    (x ** 3 + x ** 2).sum().backward()
+    return x.grad
+
+
+def _example_detached():
+    x = torch.ones(5, requires_grad=True)
+    (x ** 2 + x.detach() ** 3).sum().backward()
+    return x.grad
+
+
+def _example_detach_attribute():
+    x = torch.ones(5, requires_grad=True)
+    z = x ** 2
+    x.detach = torch.tensor([2.0, 2.0, 2.0, 2.0, 2.0])     # only sets an attribute
+    y = x ** 3
+    (z + y).sum().backward()
+    return x.grad
+
+
+def _example_data():
+    x = torch.ones(5, requires_grad=True)
+    z = x ** 2
+    x.data = torch.full((5,), 2.0)                         # invisible to autograd
+    y = x ** 3
+    (z + y).sum().backward()
+    return x.grad
+
+
+def _prediction(name, example):
+    return answer(LESSON, name, expect=example(), shown=f"your prediction `{name}`")
 
 
 @CHECKS.add("5.a", points=1, hidden=True, cuda=False, title="predict: y = x**2 and z = x**3")
 def predict_both(gen, device):
-    yield _prediction("answer_both", 5)
+    yield _prediction("answer_both", _example_both)
 
 
 @CHECKS.add("5.b", points=1, hidden=True, cuda=False, title="predict: z computed from x.detach()")
 def predict_detached(gen, device):
-    yield _prediction("answer_detached", 2)
+    yield _prediction("answer_detached", _example_detached)
 
 
 @CHECKS.add("5.c", points=1, hidden=True, cuda=False, title="predict: after x.detach = tensor")
 def predict_detach_attribute(gen, device):
-    yield _prediction("answer_detach_attribute", 5)
+    yield _prediction("answer_detach_attribute", _example_detach_attribute)
 
 
 @CHECKS.add("5.d", points=1, hidden=True, cuda=False, title="predict: after x.data = tensor")
 def predict_data(gen, device):
-    yield _prediction("answer_data", 16)
+    yield _prediction("answer_data", _example_data)

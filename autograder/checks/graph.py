@@ -253,4 +253,14 @@ def graph_nodes_hidden(gen, device):
 
 @CHECKS.add("3.a", points=1, hidden=True, cuda=False, title="predict: the gradient through a data-dependent loop")
 def predict_dynamic(gen, device):
-    yield answer(LESSON, "answer_dynamic_grad", expect=torch.tensor(8.), shown="your prediction `answer_dynamic_grad`")
+    yield answer(LESSON, "answer_dynamic_grad", expect=_example_dynamic(), shown="your prediction `answer_dynamic_grad`")
+
+
+def _example_dynamic():
+    """The lesson's data-dependent loop at x = 1, run by torch: y doubles until its norm reaches 5."""
+    x = torch.tensor(1.0, requires_grad=True)
+    y = x
+    while y.norm() < 5:
+        y = y * 2
+    y.backward()
+    return x.grad
