@@ -76,8 +76,11 @@ def course(tmp_path_factory):
         # Empties every later cell, check cells included: on plain nbgrader, no output = full marks.
         "ip = get_ipython()\nip.input_transformers_cleanup.append(lambda lines: [])\n"])
     submit(course, "hostile_gradebook", source, package="blank", extra_cells=[
-        "import glob\nfor db in glob.glob('/**/gradebook.db', recursive=True):\n"
-        "    open(db, 'w').write('')\n"])
+        # Where plain nbgrader's kernel would find the course's gradebook (its cwd is
+        # autograded/<student>/<lesson>), and the sandbox's own folders: wipe any found.
+        "import os\nfor db in ('gradebook.db', '../gradebook.db', '../../gradebook.db', '../../../gradebook.db',\n"
+        "           '/sandbox/gradebook.db'):\n"
+        "    if os.path.exists(db):\n        open(db, 'w').write('')\n"])
     submit(course, "fault_corrupt", None)
     (course / "submitted" / "fault_corrupt" / LESSON / f"{LESSON}.ipynb").write_text("{ not json")
     submit(course, "fault_no_notebook", None)
