@@ -27,6 +27,7 @@ WRONG = [
     ("1.1", "trunc via floor", "def trunc(x):\n    return torch.floor(x)\n", "toward zero"),
     ("1.2", "frac as x - floor(x)", "def frac(x):\n    return x - torch.floor(x)\n", "sign"),
     ("1.2", "frac that changes its input", "def frac(x):\n    return x.sub_(torch.where(x >= 0, torch.floor(x), torch.ceil(x)))\n", "in place"),
+    ("1.3", "fix via floor", "def fix(x):\n    return torch.floor(x)\n", "toward zero"),
     ("1.4", "ties rounded up", "def round_half_even(x):\n    return torch.floor(x + 0.5)\n", "even neighbour"),
     ("1.4", "ties rounded away from zero",
      "def round_half_even(x):\n    return torch.sign(x) * torch.floor(x.abs() + 0.5)\n", "even neighbour"),
@@ -52,6 +53,8 @@ WRONG = [
      "_right = histc\ndef histc(input, bins=100, min=0, max=0):\n"
      "    if min != max:\n        input = input[input < max]\n    return _right(input, bins, min, max)\n", "top edge"),
     ("1.10", "NHWC by reshape", "def to_nhwc(x):\n    n, c, h, w = x.shape\n    return x.reshape(n, h, w, c)\n",
+     "permute"),
+    ("1.11", "NCHW by reshape", "def to_nchw(x):\n    n, h, w, c = x.shape\n    return x.reshape(n, c, h, w)\n",
      "permute"),
 ]
 

@@ -49,8 +49,12 @@ GRAPH_BY_NAME = ("def graph_nodes(t):\n    if t.grad_fn is None:\n        return
                  "        if parent is not None:\n            edges.add((names.index(parent), names.index(name)))\n"
                  "    return names, sorted(edges)\n")
 
+EXP_SAVES_INPUT = _fn("Exp", ["ctx.save_for_backward(x)", "return torch.exp(x)"],
+                      ["(x,) = ctx.saved_tensors", "return g * x"])
+
 WRONG = [
     ("3.1", "Square forgets grad_output", SQUARE_NO_CHAIN, "grad_output"),
+    ("3.2", "Exp multiplies by the saved input, not by exp(x)", EXP_SAVES_INPUT, "gradient"),
     ("3.3", "Sigmoid evaluates y(1-y) at the input", SIGMOID_AT_INPUT, "OUTPUT"),
     ("3.4", "Linear ignores needs_input_grad", LINEAR_ALWAYS, "needs_input_grad"),
     ("3.5", "ReLU passes the gradient at 0", RELU_GE, "x > 0"),
