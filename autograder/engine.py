@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import os
 import shutil
+import signal
 import tempfile
 import time
 import zlib
@@ -24,6 +26,7 @@ from autograder import lessons, sandbox
 
 MAX_RESTARTS = 8
 MAX_RESULT_BYTES = 64 * 2**20
+MAX_CHANNEL_BYTES = 256 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_SUBMISSION_FILES = 500
 STATUSES = ("pass", "fail", "error")
@@ -147,12 +150,12 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
         work = Path(tmp)
         os.chmod(work, 0o700)
-        (work / "runner").mkdir()
-        (work / "results").mkdir()
+        given = work / "in"                 # what the sandbox sees, read-only
+        (given / "runner").mkdir(parents=True)
         here = Path(__file__).parent / "sandboxed"
         for path in here.glob("*.py"):     # runner.py, probes.py and the lessons' probes_*.py
-            shutil.copyfile(path, work / "runner" / path.name)
-        warnings = copy_submission(submission, work / "submission", lesson)
+            shutil.copyfile(path, given / "runner" / path.name)
+        warnings = copy_submission(submission, given / "submission", lesson)
         use_cuda = devices is None or "cuda" in devices
         runner = _Runner(work, limits, cuda_wanted=use_cuda)
         runner.start()                      # its torch import overlaps ours below
@@ -164,7 +167,7 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         try:
             module = checks_pkg.load(lesson)
         except ModuleNotFoundError as e:
-            runner.process.kill("not needed")
+            runner.stop("not needed")
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
         checks = [c for c in module.CHECKS
                   if (hidden or not c.hidden) and (only is None or c.id in only)]
@@ -192,6 +195,46 @@ def _plan(lesson, checks, devices, secret) -> list[_Planned]:
     return planned
 
 
+class ProtocolError(Exception):
+    """The runner's channel carried something that is not the protocol (student code wrote to it)."""
+
+
+class _Channel:
+    """Parses the runner's protocol from the bytes of its channel pipe, size-capped."""
+
+    def __init__(self):
+        self.buffer = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> list[tuple]:
+        """Events so far: ("start", key), ("done", key), ("result", key, bytes), ("ready",)."""
+        self.total += len(data)
+        if self.total > MAX_CHANNEL_BYTES:
+            raise ProtocolError(f"sent more than {MAX_CHANNEL_BYTES >> 20} MB of results")
+        self.buffer += data
+        events = []
+        while True:
+            end = self.buffer.find(b"\n", 0, 300)
+            if end < 0:
+                if len(self.buffer) >= 300:
+                    raise ProtocolError("wrote something that is not the grader's protocol")
+                return events
+            words = self.buffer[:end].decode(errors="replace").split(" ")
+            if words[0] == "result" and len(words) == 3 and words[2].isdigit():
+                size = int(words[2])
+                if size > MAX_RESULT_BYTES:
+                    raise ProtocolError(f"sent a result larger than {MAX_RESULT_BYTES >> 20} MB")
+                if len(self.buffer) < end + 1 + size:
+                    return events
+                events.append(("result", words[1], bytes(self.buffer[end + 1:end + 1 + size])))
+                del self.buffer[:end + 1 + size]
+            elif words[0] in ("start", "done") and len(words) == 2 or words == ["ready"]:
+                events.append(tuple(words))
+                del self.buffer[:end + 1]
+            else:
+                raise ProtocolError("wrote something that is not the grader's protocol")
+
+
 class _Runner:
     """The sandboxed runner process(es) for one submission, restarted after a crash or a hang."""
 
@@ -199,12 +242,17 @@ class _Runner:
         self.work, self.limits, self.cuda = work, limits, cuda_wanted
         self.process = None
         self.attempt = 0
+        self.results: dict[str, bytes] = {}
 
     def start(self):
         inner_work = sandbox.SANDBOX_ROOT if sandbox.isolation().kind == "bubblewrap" else str(self.work)
-        (self.work / "progress").write_text("")
         self.process = sandbox.start(self.work, "runner/runner.py", [inner_work], limits=self.limits,
-                                     cuda=self.cuda, stdout_path=self.work / f"output-{self.attempt}.txt")
+                                     cuda=self.cuda)
+
+    def stop(self, reason: str):
+        self.process.kill(reason)
+        self.process.popen.wait()
+        self.process.close()
 
     def run(self, planned: list[_Planned]) -> dict[str, CaseVerdict]:
         import torch
@@ -213,10 +261,9 @@ class _Runner:
         idle_attempts = 0
         while pending:
             job = f"job-{self.attempt}.pt"
-            for p in pending:
-                (self.work / "results" / f"{p.key}.pt").unlink(missing_ok=True)
+            self.results = {}
             torch.save({"cases": [{"key": p.key, "probe": p.case.probe, "params": p.case.params,
-                                   "seed": p.case.seed} for p in pending]}, self.work / job)
+                                   "seed": p.case.seed} for p in pending]}, self.work / "in" / job)
             try:
                 self.process.popen.stdin.write(job.encode() + b"\n")
                 self.process.popen.stdin.close()
@@ -257,40 +304,40 @@ class _Runner:
 
     def _watch(self, timeouts: dict[str, float]) -> str | None:
         """Wait for the runner; kill it at a limit. Returns the key of the case left unfinished."""
-        proc, current, since, offset = self.process, None, time.monotonic(), 0
-        progress = self.work / "progress"
-        while True:
-            done = proc.popen.poll() is not None
-            try:
-                with open(progress, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read(1 << 16)
-            except OSError:
-                chunk = b""
-            for line in chunk.decode(errors="replace").splitlines(keepends=True):
-                if not line.endswith("\n"):
-                    break
-                offset += len(line.encode())
-                verb, _, key = line.strip().partition(" ")
-                if verb == "start" and key in timeouts:
-                    current, since = key, time.monotonic()
-                elif verb == "done" and key == current:
-                    current = None
-            if done:
-                return current
-            if current is not None and time.monotonic() - since > timeouts[current]:
-                proc.kill(f"this case ran past its time limit of {timeouts[current]:g} s")
-            else:
-                proc.poll_limits()
-            time.sleep(0.01)
+        proc, current, since = self.process, None, time.monotonic()
+        channel = _Channel()
+        try:
+            while True:
+                done = proc.popen.poll() is not None
+                try:
+                    events = channel.feed(proc.read(0 if done else 0.01))
+                except ProtocolError as e:
+                    proc.kill(str(e))
+                    events = []
+                for event in events:
+                    if event[0] == "start" and event[1] in timeouts:
+                        current, since = event[1], time.monotonic()
+                    elif event[0] == "done" and event[1] == current:
+                        current = None
+                    elif event[0] == "result" and event[1] in timeouts:
+                        self.results[event[1]] = event[2]
+                if done:
+                    return current
+                if current is not None and time.monotonic() - since > timeouts[current]:
+                    proc.kill(f"this case ran past its time limit of {timeouts[current]:g} s")
+                else:
+                    proc.poll_limits()
+        finally:
+            if proc.popen.poll() is not None:
+                proc.close()
 
     def _load(self, key: str):
         import torch
-        path = self.work / "results" / f"{key}.pt"
+        data = self.results.get(key)
+        if data is None:
+            return None
         try:
-            if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
-                return None
-            outcome = torch.load(path, weights_only=True, map_location=None)
+            outcome = torch.load(io.BytesIO(data), weights_only=True, map_location=None)
         except Exception as e:
             return {"status": "raised", "error": f"its result could not be read safely ({type(e).__name__})"}
         return outcome if isinstance(outcome, dict) and "status" in outcome else {
@@ -301,18 +348,18 @@ class _Runner:
         if proc.killed_for:
             return f"the student process was stopped: it {proc.killed_for}"
         code = proc.popen.returncode
-        tail = _tail(self.work / f"output-{self.attempt}.txt")
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        if code is not None and code > 128 and sandbox.isolation().kind == "bubblewrap":
+            code = 128 - code           # bubblewrap reports its child's death by signal N as exit code 128+N
+        tail = proc.output_tail()
+        how = f"was killed by signal {_signal_name(-code)}" if code is not None and code < 0 else f"exited with code {code}"
         return f"the student process {how} while running this case" + (f"; its last output:\n{tail}" if tail else "")
 
 
-def _tail(path: Path, limit: int = 1500) -> str:
+def _signal_name(number: int) -> str:
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - limit))
-            return f.read().decode(errors="replace").strip()
-    except OSError:
-        return ""
+        return f"{number} ({signal.Signals(number).name})"
+    except ValueError:
+        return str(number)
 
 
 def _judge(p: _Planned, outcome: dict) -> CaseVerdict:

@@ -152,24 +152,37 @@ def test_no_network_in_the_sandbox(tmp_path):
     assert "Connection refused" in message or "unreachable" in message, message
 
 
-def test_forging_result_files_gains_nothing(tmp_path):
-    sub = hostile(tmp_path, """
-        import glob, os, torch as _t
-        # Try to write a passing outcome for every case before the grader asks, and to spoil progress.
-        for folder in ("..", "../results", "/sandbox/results"):
-            try:
-                for i in range(200):
-                    _t.save({"status": "ok", "value": {"__tensor__": _t.zeros(3)}, "ops": []},
-                            os.path.join(folder, f"c{i}.pt"))
-            except OSError:
-                pass
+FORGED_RESULTS = """
+    import io, os, sys, torch as _t
+    # The runner's channel to the grader is its first argument. Announce a passing outcome for every
+    # case before the grader asks (the real cases run afterwards and say what they say).
+    _buffer = io.BytesIO()
+    _t.save({"status": "ok", "value": {"__tensor__": _t.zeros(3)}, "ops": []}, _buffer)
+    for i in range(200):
+        os.write(int(sys.argv[1]), f"start c{i}\\nresult c{i} {len(_buffer.getvalue())}\\n".encode()
+                 + _buffer.getvalue() + f"done c{i}\\n".encode())
+    for folder in ("..", "/sandbox", "/sandbox/in"):     # where result files used to be
         try:
-            open("../progress", "a").write("done c0\\ndone c1\\n")
+            open(os.path.join(folder, "c0.pt"), "wb").write(_buffer.getvalue())
         except OSError:
             pass
-    """, base_blank=True)
-    result = grade(LESSON, sub)
+"""
+GARBAGE_ON_CHANNEL = """
+    import os, sys
+    os.write(int(sys.argv[1]), b"result c0 99999999999\\n" + b"\\0" * 1000)
+"""
+
+
+@pytest.mark.parametrize("source", [FORGED_RESULTS, GARBAGE_ON_CHANNEL], ids=["forged", "garbage"])
+def test_writing_to_the_grader_channel_gains_nothing(tmp_path, source):
+    result = grade(LESSON, hostile(tmp_path, source, base_blank=True))
     assert package_score(result) == 0, messages(result)
+
+
+def test_garbage_on_the_channel_is_reported(tmp_path):
+    result = grade(LESSON, hostile(tmp_path, GARBAGE_ON_CHANNEL, base_blank=False))
+    assert package_score(result) == 0
+    assert "larger than 64 MB" in messages(result)
 
 
 def test_shadowing_torch_and_numpy_changes_nothing(tmp_path):

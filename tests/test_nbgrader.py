@@ -1,6 +1,7 @@
 """A real nbgrader round trip on a temporary course folder, and the same scores from `course grade`.
 
-generate_assignment → submissions (solution, blank, two buggy, hostile ones, faults) →
+generate_assignment → submissions (solution, blank, two buggy, hostile ones, and every fault of
+tests/faults.py) →
 `nbgrader autograde` (with the course's nbgrader_config.py: TrustedChecks instead of Execute) and
 `course grade` → generate_feedback → export.
 """
@@ -9,13 +10,13 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
 from autograder import checks, release
+from tests import faults
 from tests.support import ROOT
 
 LESSON = "00_basics"
@@ -34,21 +35,7 @@ def nbgrader(*args, cwd, ok=(0,)):
 
 
 def submit(course, student, notebook=None, package="solution", append="", extra_cells=()):
-    folder = course / "submitted" / student / LESSON
-    folder.mkdir(parents=True)
-    if package == "solution":
-        shutil.copytree(ROOT / "course_pkg", folder / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
-    elif package == "blank":
-        release.strip_package(ROOT / "course_pkg", folder / "course_pkg")
-    if append:
-        path = folder / "course_pkg" / "basics.py"
-        path.write_text(path.read_text() + "\n\n" + textwrap.dedent(append))
-    if notebook is not None:
-        nb = nbformat.read(notebook, as_version=4)
-        for i, source in enumerate(extra_cells):
-            nb.cells.insert(2 + i, new_code_cell(textwrap.dedent(source)))
-        nbformat.write(nb, folder / f"{LESSON}.ipynb")
-    return folder
+    return faults.submit(course / "submitted", student, notebook, package, append, extra_cells)
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +68,17 @@ def course(tmp_path_factory):
         "import os\nfor db in ('gradebook.db', '../gradebook.db', '../../gradebook.db', '../../../gradebook.db',\n"
         "           '/sandbox/gradebook.db'):\n"
         "    if os.path.exists(db):\n        open(db, 'w').write('')\n"])
-    submit(course, "fault_corrupt", None)
-    (course / "submitted" / "fault_corrupt" / LESSON / f"{LESSON}.ipynb").write_text("{ not json")
-    submit(course, "fault_no_notebook", None)
-    submit(course, "fault_syntax", source, append="def broken(:\n")
+    made = faults.build(course / "submitted")     # every fault of tests/faults.py this machine can host
 
     # nbgrader exits 1 when a submission could not be processed (the corrupt notebook): it still
     # grades everyone else and gives that student 0, which is what the tests below check.
     out = nbgrader("autograde", LESSON, cwd=course, ok=(0, 1))
-    assert "fault_corrupt" in out.stdout + out.stderr
+    assert "fault_corrupt_notebook" in out.stdout + out.stderr
     gradebook = gradebook_scores(course)
     out = run(sys.executable, "-m", "autograder", "grade", LESSON, "--submitted", str(course / "submitted"),
               "--out", str(course / "grades"), "--json", cwd=course)
     ours = {s: r["score"] for s, r in json.loads(out.stdout)["students"].items()}
-    return course, gradebook, ours
+    return course, gradebook, ours, made
 
 
 def gradebook_scores(course):
@@ -116,33 +100,32 @@ EXPECTED = {
     "blank": 0,
     "buggy_device": MAX - POINTS["0.1"],
     "buggy_summary": MAX - POINTS["0.2"],
-    "fault_corrupt": 0,
-    "fault_no_notebook": 0,
 }
 
 
 def test_expected_scores_in_the_gradebook(course):
-    _, gradebook, _ = course
-    for student, score in EXPECTED.items():
+    _, gradebook, _, made = course
+    expected = {**EXPECTED, **{student: MAX - sum(POINTS[c] for c in fault.lost) for student, fault in made.items()}}
+    for student, score in expected.items():
         assert gradebook[student] == pytest.approx(score), (student, gradebook)
 
 
 def test_hostile_notebooks_gain_nothing(course):
-    _, gradebook, _ = course
+    _, gradebook, _, _ = course
     package = POINTS["0.1"] + POINTS["0.2"]
     for student in ("hostile_allclose", "hostile_transformer", "hostile_gradebook"):
         assert gradebook[student] <= MAX - package, (student, gradebook)
 
 
 def test_course_grade_gives_the_same_scores(course):
-    _, gradebook, ours = course
+    _, gradebook, ours, _ = course
     assert set(ours) == set(gradebook)
     for student in gradebook:
         assert ours[student] == pytest.approx(gradebook[student]), student
 
 
 def test_feedback_and_export(course):
-    course_dir, _, _ = course
+    course_dir, _, _, _ = course
     nbgrader("generate_feedback", LESSON, cwd=course_dir)
     page = (course_dir / "feedback" / "buggy_device" / LESSON / f"{LESSON}.html").read_text()
     assert "torch.device" in page                              # the trusted verdict's message
@@ -153,9 +136,9 @@ def test_feedback_and_export(course):
 
 
 def test_submitted_files_unchanged_by_grading(course):
-    course_dir, _, _ = course
-    assert (course_dir / "submitted" / "fault_corrupt" / LESSON / f"{LESSON}.ipynb").read_text() == "{ not json"
-    assert "def broken(:" in (course_dir / "submitted" / "fault_syntax" / LESSON / "course_pkg" / "basics.py").read_text()
+    course_dir, _, _, _ = course
+    assert (course_dir / "submitted" / "fault_corrupt_notebook" / LESSON / f"{LESSON}.ipynb").read_text() == "{ not json"
+    assert "def broken(:" in (course_dir / "submitted" / "fault_syntax_error" / LESSON / "course_pkg" / "basics.py").read_text()
 
 
 def test_allclose_patch_fools_plain_nbgrader_but_not_ours(tmp_path):

@@ -5,9 +5,14 @@ Each probe is named by the trusted checks module in a case's request; its parame
 tensors and plain data, with `{"__fixture__": name}` standing for a callable from FIXTURES (a
 function cannot cross the process boundary, a name can).
 """
+import os
+import signal
+
 import torch
 from torch.overrides import TorchFunctionMode
 
+PID = os.getpid()       # the runner's: imported before any student code runs
+ISOLATED = False        # set by the runner when it runs inside bubblewrap
 MAX_TEXT = 4000
 MAX_ERROR = 1500
 
@@ -15,6 +20,19 @@ MAX_ERROR = 1500
 def error_text(e):
     """An exception as one short line, for probes that record an expected failure as data."""
     return f"{type(e).__name__}: {e}"[:MAX_ERROR]
+
+
+def reap():
+    """Kill every process the student code left behind (a fork bomb's, say) before going on.
+
+    Inside the sandbox, kill(-1) reaches exactly the sandbox's own processes (its PID namespace,
+    its uid), never this one. Outside one it would reach all of the user's: not done there.
+    """
+    if ISOLATED:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass   # nothing left to kill
 
 
 def record(obj, depth=0):
@@ -123,7 +141,6 @@ def _run_notebook(path, cell_timeout_s=30):
     if path in _NOTEBOOK:
         return _NOTEBOOK[path]
     import json
-    import signal
     import sys
     import types
     from IPython.core.interactiveshell import InteractiveShell
@@ -136,6 +153,15 @@ def _run_notebook(path, cell_timeout_s=30):
         nb = json.load(f)
     shell = InteractiveShell.instance()
     errors = []
+
+    def on_error(shell, etype, value, tb, tb_offset=None):
+        # Instead of IPython's rich traceback, which is slow, and which a fork bomb's hundreds of
+        # children would each build, copying pages until memory runs out.
+        if os.getpid() != PID:
+            os._exit(0)
+        return []
+
+    shell.set_custom_exc((BaseException,), on_error)
 
     def on_alarm(signum, frame):
         raise TimeoutError(f"cell ran past {cell_timeout_s} s")
@@ -154,14 +180,16 @@ def _run_notebook(path, cell_timeout_s=30):
                 err = result.error_in_exec or result.error_before_exec
                 errors.append(f"cell {i}: {type(err).__name__}: {err}"[:300])
         finally:
+            if os.getpid() != PID:
+                os._exit(0)    # a process forked by a cell must not run the rest of the notebook
             signal.alarm(0)
+            reap()
     _NOTEBOOK[path] = (shell.user_ns, errors)
     return _NOTEBOOK[path]
 
 
 def notebook_answer(ctx, notebook, name):
     """Run the submitted notebook (once) and record the value its answer cell bound to `name`."""
-    import os
     path = os.path.join(ctx.submission, notebook)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"the submission has no {notebook}")

@@ -4,24 +4,40 @@ Nothing here is secret and nothing it writes is believed: the trusted judge re-v
 result and recomputes every reference. This file and `probes.py` are copied into the sandbox's work
 folder; they import nothing from `autograder` (the instructor's tree is not visible in here).
 
-Protocol (work folder = argv[1]):
-  1. import torch (the slow part) while the trusted side prepares the job;
-  2. read one line from stdin: the job file's name; load it (trusted data, weights_only anyway);
-  3. for each case: append "start KEY" to `progress`, run the probe, save `results/KEY.pt`,
-     append "done KEY". The trusted watchdog kills us if a case overstays its time.
+Arguments: CHANNEL_FD UID WORK. Protocol:
+  0. if UID is given (the grader runs as root), become that unprivileged uid before anything else;
+  1. copy WORK/in/submission to WORK/submission (writable, size-capped) and import torch (the slow
+     part) while the trusted side prepares the job;
+  2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway);
+  3. on the channel: "ready", then per case "start KEY", "result KEY LENGTH" + the torch.save bytes
+     of its outcome, "done KEY". The trusted watchdog kills us if a case overstays its time.
 """
-import importlib
-import importlib.util
 import os
 import sys
-import traceback
 
-import numpy  # noqa: F401  (imported before any student code can shadow it)
-import torch
+CHANNEL = int(sys.argv[1])
+RUNNER_PID = os.getpid()
+if sys.argv[2]:
+    # First, before any import that could run code from the submission: no root beyond this line.
+    uid = int(sys.argv[2])
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
 
-WORK = os.path.abspath(sys.argv[1])
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import io  # noqa: E402
+import shutil  # noqa: E402
+import traceback  # noqa: E402
+
+import numpy  # noqa: F401,E402  (imported before any student code can shadow it)
+import torch  # noqa: E402
+
+WORK = os.path.abspath(sys.argv[3])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # probes.py beside this file
 import probes  # noqa: E402
+
+probes.ISOLATED = WORK == "/sandbox"   # the trusted side passes that folder only under bubblewrap
 
 
 class Context:
@@ -61,36 +77,61 @@ def run_case(ctx, case):
     except BaseException as e:   # SystemExit and KeyboardInterrupt from student code included
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         return {"status": "raised", "error": "".join(tb[-6:])[-probes.MAX_TEXT:]}
+    finally:
+        if os.getpid() != RUNNER_PID:
+            os._exit(0)   # a process the student code forked has come back here: it has nothing to say
 
 
-def save(result, path):
+def encode(result):
+    buffer = io.BytesIO()
     try:
-        torch.save(result, path)
+        torch.save(result, buffer)
     except BaseException as e:
-        torch.save({"status": "raised", "error": f"the result could not be saved: {e!r}"[:probes.MAX_TEXT]}, path)
+        buffer = io.BytesIO()
+        torch.save({"status": "raised", "error": f"the result could not be saved: {e!r}"[:probes.MAX_TEXT]}, buffer)
+    return buffer.getvalue()
+
+
+def send(data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(CHANNEL, view):]
 
 
 def warm_up():
-    """Pay one-time costs (a torch function mode's first use, importing IPython) before the job arrives."""
+    """Pay one-time costs (a torch function mode's first use, starting IPython) before the job arrives.
+
+    The IPython shell that notebook answer probes use is made here, before any student code runs:
+    its profile folder is written now, so a submission that fills its disk cannot stop it later.
+    """
     with probes.OpLog():
         torch.ones(2).add(1)
-    import IPython.core.interactiveshell  # noqa: F401  (notebook answer probes need it)
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    config = Config()
+    config.HistoryManager.enabled = False     # nothing to remember, nothing to write
+    InteractiveShell.instance(config=config)
 
 
 def main():
+    submission = os.path.join(WORK, "submission")
+    shutil.rmtree(submission, ignore_errors=True)     # a restart without bubblewrap finds the old copy
+    if os.path.isdir(os.path.join(WORK, "in", "submission")):
+        shutil.copytree(os.path.join(WORK, "in", "submission"), submission)
+    else:
+        os.makedirs(submission, exist_ok=True)
     warm_up()
-    progress = open(os.path.join(WORK, "progress"), "a", buffering=1)
-    progress.write("ready\n")
-    job_name = sys.stdin.readline().strip()
-    job = torch.load(os.path.join(WORK, job_name), weights_only=True)
-    ctx = Context(os.path.join(WORK, "submission"))
-    os.chdir(os.path.join(WORK, "submission"))
+    send(b"ready\n")
+    job_name = os.path.basename(sys.stdin.readline().strip())
+    job = torch.load(os.path.join(WORK, "in", job_name), weights_only=True)
+    ctx = Context(submission)
+    os.chdir(submission)
     for case in job["cases"]:
-        progress.write(f"start {case['key']}\n")
-        outcome = run_case(ctx, case)
-        save(outcome, os.path.join(WORK, "results", f"{case['key']}.pt"))
-        progress.write(f"done {case['key']}\n")
-    progress.close()
+        key = case["key"]
+        send(f"start {key}\n".encode())
+        data = encode(run_case(ctx, case))
+        probes.reap()
+        send(f"result {key} {len(data)}\n".encode() + data + f"done {key}\n".encode())
     os._exit(0)   # skip interpreter shutdown: student atexit hooks have nothing to say
 
 
