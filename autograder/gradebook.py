@@ -1,0 +1,53 @@
+"""Put `course grade`'s verdicts into nbgrader's gradebook, through nbgrader's own autograde.
+
+Where `course grade` runs in an nbgrader course folder (its `nbgrader_config.py` beside the
+`submitted/` being graded, and the lesson's source notebook in place), it ends by running nbgrader's
+autograde for each student in this process. The `TrustedChecks` step of that pipeline is handed the
+verdicts already computed in parallel instead of grading again, so nbgrader does the rest as
+`nbgrader autograde` would: autograded/ copies, locked cells restored, check-cell outputs, scores in
+gradebook.db, late penalties. formgrader, generate_feedback and export then work as usual.
+
+nbgrader's gradebook is one SQLite file, so this part runs one student at a time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder import engine
+
+CONFIG = "nbgrader_config.py"
+
+
+def source_notebook(root: Path, lesson: str) -> Path | None:
+    """The lesson's nbgrader source notebook, as the course's config places it (None: not found)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    config = PyFileConfigLoader(CONFIG, path=str(root)).load_config()
+    source = config.get("CourseDirectory", {}).get("source_directory", "source")
+    path = Path(root) / source / lesson / f"{lesson}.ipynb"
+    return path if path.is_file() else None
+
+
+def is_course(root: Path, submitted: Path, lesson: str) -> bool:
+    root = Path(root)
+    return ((root / CONFIG).is_file() and Path(submitted).resolve() == (root / "submitted").resolve()
+            and source_notebook(root, lesson) is not None)
+
+
+def record(root: Path, lesson: str, results: dict[str, engine.LessonResult]) -> dict[str, str]:
+    """Autograde every student of `results` into root/gradebook.db; returns {student: problem}."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder import nbgrader_plugin
+
+    config = PyFileConfigLoader(CONFIG, path=str(root)).load_config()
+    config.CourseDirectory.root = str(Path(root).resolve())
+    api = NbGraderAPI(config=config)
+    problems = {}
+    with nbgrader_plugin.precomputed(lesson, results):
+        for student in sorted(results):
+            outcome = api.autograde(lesson, student, force=True, create=True)
+            if not outcome["success"]:
+                why = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
+                problems[student] = why[-1] if why else "nbgrader autograde failed"
+    return problems
