@@ -61,14 +61,19 @@ def cmd_grade(args) -> int:
     submitted = Path(args.submitted)
     if not submitted.is_dir():
         raise UserError(f"no submissions folder at {submitted} (expected nbgrader's submitted/<student>/{lesson}/)")
+    from autograder import gradebook
+    recording = not args.no_gradebook and gradebook.is_course(Path.cwd(), submitted, lesson)
     results = grade.grade_class(lesson, submitted, Path(args.out), jobs=args.jobs, progress=not args.json,
-                                course_root=Path.cwd())
+                                course_root=Path.cwd(), gradebook=recording)
     if args.json:
         print(report.dumps(report.class_json(lesson, results)))
     else:
         print(report.class_table(lesson, results))
         print(f"\nwrote {Path(args.out) / 'grades.csv'} and {len(results)} feedback files in "
               f"{Path(args.out) / 'feedback'}")
+        if recording:
+            print("recorded in nbgrader's gradebook.db (nbgrader's autograde with these verdicts): formgrader, "
+                  "`nbgrader generate_feedback` and `nbgrader export` see them")
     return 0
 
 
@@ -122,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
     p.add_argument("--jobs", type=int, default=2, help="students graded at once (default: 2)")
     p.add_argument("--json", action="store_true", help="print the class's results as JSON")
+    p.add_argument("--no-gradebook", action="store_true",
+                   help="do not write nbgrader's gradebook.db (written by default in an nbgrader course folder)")
     p.set_defaults(run=cmd_grade)
 
     p = sub.add_parser("demo", help="release, grade and print the table for a made-up class")

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from autograder import engine, lessons, report
+from autograder import gradebook as nbgrader_gradebook
 
 SECRET_FILE = ".grading_secret"
 
@@ -74,12 +75,15 @@ def grade_one(lesson: str, folder: Path, secret: bytes) -> engine.LessonResult:
 
 
 def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress: bool = True,
-                course_root: Path | None = None) -> dict[str, engine.LessonResult]:
+                course_root: Path | None = None, gradebook: bool = True) -> dict[str, engine.LessonResult]:
+    """Grade every student in parallel; write grades.csv and feedback/<student>.html into `out`, and,
+    where `course_root` is an nbgrader course grading its own submitted/, its gradebook.db."""
     lesson = lessons.resolve(lesson)
     submitted, out = Path(submitted), Path(out)
     if not submitted.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submitted}")
-    secret = grading_secret(course_root or submitted.parent)
+    course_root = Path(course_root or submitted.parent)
+    secret = grading_secret(course_root)
     folders = students_of(submitted, lesson)
     results: dict[str, engine.LessonResult] = {}
     bar = None
@@ -94,6 +98,9 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
                 bar.update(1)
     if bar:
         bar.close()
+    if gradebook and nbgrader_gradebook.is_course(course_root, submitted, lesson):
+        for student, problem in nbgrader_gradebook.record(course_root, lesson, results).items():
+            results[student].warnings.append(f"nbgrader could not record this submission: {problem}")
     out.mkdir(parents=True, exist_ok=True)
     report.write_csv(out / "grades.csv", lesson, results)
     feedback = out / "feedback"

@@ -4,13 +4,16 @@ Where `course grade` runs in an nbgrader course folder (its `nbgrader_config.py`
 `submitted/` being graded, and the lesson's source notebook in place), it ends by running nbgrader's
 autograde for each student in this process. The `TrustedChecks` step of that pipeline is handed the
 verdicts already computed in parallel instead of grading again, so nbgrader does the rest as
-`nbgrader autograde` would: autograded/ copies, locked cells restored, check-cell outputs, scores in
-gradebook.db, late penalties. formgrader, generate_feedback and export then work as usual.
+`nbgrader autograde` would: autograded/ copies, check-cell outputs, scores in gradebook.db, late
+penalties. formgrader, generate_feedback and export then work as usual. (The verdicts were computed
+from the notebook as submitted, where nbgrader's own autograde would first restore locked cells; the
+check cells themselves never matter, as the checks come from the instructor's tree.)
 
 nbgrader's gradebook is one SQLite file, so this part runs one student at a time.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from autograder import engine
@@ -44,7 +47,11 @@ def record(root: Path, lesson: str, results: dict[str, engine.LessonResult]) -> 
     config.CourseDirectory.root = str(Path(root).resolve())
     api = NbGraderAPI(config=config)
     problems = {}
-    with nbgrader_plugin.precomputed(lesson, results):
+    with nbgrader_plugin.precomputed(lesson, results), warnings.catch_warnings():
+        # nbgrader's own SQLAlchemy use warns on every submission ("not in session"); it is harmless
+        # and `nbgrader autograde` prints the same.
+        warnings.filterwarnings("ignore", module="nbgrader")
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         for student in sorted(results):
             outcome = api.autograde(lesson, student, force=True, create=True)
             if not outcome["success"]:

@@ -1,9 +1,9 @@
 """A real nbgrader round trip on a temporary course folder, and the same scores from `course grade`.
 
 generate_assignment → submissions (solution, blank, two buggy, hostile ones, and every fault of
-tests/faults.py) →
-`nbgrader autograde` (with the course's nbgrader_config.py: TrustedChecks instead of Execute) and
-`course grade` → generate_feedback → export.
+tests/faults.py) → `nbgrader autograde` (with the course's nbgrader_config.py: TrustedChecks
+instead of Execute) → the gradebook emptied of submissions → `course grade`, which fills it again
+→ generate_feedback (from what `course grade` recorded) → export.
 """
 import csv
 import json
@@ -75,10 +75,21 @@ def course(tmp_path_factory):
     out = nbgrader("autograde", LESSON, cwd=course, ok=(0, 1))
     assert "fault_corrupt_notebook" in out.stdout + out.stderr
     gradebook = gradebook_scores(course)
+    # Forget nbgrader's autograde, then let `course grade` fill the gradebook on its own.
+    forget_submissions(course)
     out = run(sys.executable, "-m", "autograder", "grade", LESSON, "--submitted", str(course / "submitted"),
               "--out", str(course / "grades"), "--json", cwd=course)
     ours = {s: r["score"] for s, r in json.loads(out.stdout)["students"].items()}
     return course, gradebook, ours, made
+
+
+def forget_submissions(course):
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        for student in gb.students:
+            gb.remove_submission(LESSON, student.id)
+    shutil.rmtree(course / "autograded")
+    assert all(score == 0 for score in gradebook_scores(course).values())
 
 
 def gradebook_scores(course):
@@ -122,6 +133,13 @@ def test_course_grade_gives_the_same_scores(course):
     assert set(ours) == set(gradebook)
     for student in gradebook:
         assert ours[student] == pytest.approx(gradebook[student]), student
+
+
+def test_course_grade_records_them_in_the_gradebook(course):
+    """`course grade` in an nbgrader course folder writes gradebook.db itself, as autograde would."""
+    course_dir, gradebook, _, _ = course
+    assert gradebook_scores(course_dir) == pytest.approx(gradebook)
+    assert (course_dir / "autograded" / "solution" / LESSON / f"{LESSON}.ipynb").is_file()
 
 
 def test_feedback_and_export(course):
