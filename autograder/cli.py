@@ -19,6 +19,9 @@ class UserError(Exception):
     """A mistake in how the command was called: printed plainly, exit code 2."""
 
 
+GRADER_FAULT_EXIT = 3     # the grader itself could not run: never a student's result
+
+
 def _lesson(text: str) -> str:
     try:
         return lessons.resolve(text)
@@ -43,7 +46,7 @@ def cmd_check(args) -> int:
         print(report.dumps({"lesson": lesson, **result.as_json()}))
     else:
         print(report.text_table(result))
-    return 0
+    return GRADER_FAULT_EXIT if result.grader_errors else 0
 
 
 def cmd_release(args) -> int:
@@ -140,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from autograder.results import GraderFault
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except UserError as e:
         print(f"course {args.command}: {e}", file=sys.stderr)
         return 2
+    except GraderFault as e:
+        print(f"course {args.command}: the grader cannot run: {e}", file=sys.stderr)
+        return GRADER_FAULT_EXIT
     except KeyboardInterrupt:
         return 130

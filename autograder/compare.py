@@ -10,7 +10,13 @@ import math
 
 import torch
 
+from autograder.results import Failure
+
 MAX_SHOWN = 8
+
+
+class Unreadable(ValueError):
+    """What the student's code returned cannot be compared (a subclass, an arbitrary object): a failure."""
 
 
 def show(value, limit: int = 160) -> str:
@@ -40,7 +46,7 @@ def _num(v) -> str:
 
 
 def unrecord(rec):
-    """Turn a recorded value back into Python values, or raise ValueError saying why it can't be.
+    """Turn a recorded value back into Python values, or raise Unreadable saying why it can't be.
 
     Tensors come back as exact torch.Tensors; anything the probe could not record faithfully
     (a tensor subclass, an arbitrary object) is an error here, so a rigged object never compares.
@@ -49,30 +55,30 @@ def unrecord(rec):
         if "__tensor__" in rec:
             t = rec["__tensor__"]
             if type(t) is not torch.Tensor:
-                raise ValueError(f"returned a {type(t).__name__}, not a plain torch.Tensor")
+                raise Unreadable(f"returned a {type(t).__name__}, not a plain torch.Tensor")
             return t
         if "__unsupported__" in rec:
-            raise ValueError(f"returned a {rec['__unsupported__']}, which is not a plain tensor or number")
-        if "__seq__" in rec:
+            raise Unreadable(f"returned a {rec['__unsupported__']}, which is not a plain tensor or number")
+        if "__seq__" in rec and isinstance(rec["__seq__"], list):
             items = [unrecord(x) for x in rec["__seq__"]]
             return tuple(items) if rec.get("kind") == "tuple" else items
-        if "__dict__" in rec:
+        if "__dict__" in rec and isinstance(rec["__dict__"], dict):
             return {k: unrecord(v) for k, v in rec["__dict__"].items()}
         if "__dtype__" in rec:
             dtype = getattr(torch, str(rec["__dtype__"]).replace("torch.", ""), None)
             if not isinstance(dtype, torch.dtype):
-                raise ValueError("returned a malformed dtype")
+                raise Unreadable("returned a malformed dtype")
             return dtype
         if "__device__" in rec:
             return torch.device(str(rec["__device__"]))
-        raise ValueError("returned a malformed record")
+        raise Unreadable("returned a malformed record")
     if rec is None or type(rec) in (bool, int, float, str):
         return rec
-    raise ValueError(f"returned an unexpected {type(rec).__name__}")
+    raise Unreadable(f"returned an unexpected {type(rec).__name__}")
 
 
 def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: float = 0.0,
-                   inputs: dict | None = None, hints=()) -> str | None:
+                   inputs: dict | None = None, hints=()) -> Failure | None:
     """None when `got` matches `expected` (shape, dtype, device, values); else why not.
 
     `hints` are (alternative, message) pairs: if `got` equals a known wrong answer, the message says
@@ -80,14 +86,14 @@ def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: floa
     when they have the output's shape.
     """
     if not isinstance(got, torch.Tensor):
-        return f"expected a tensor, got {show(got)}"
+        return Failure(f"expected a tensor, got {show(got)}")
     if got.device != expected.device:
-        return (f"the result is on {got.device}, but the input was on {expected.device}: "
-                "keep outputs on the input's device")
+        return Failure(f"the result is on {got.device}, but the input was on {expected.device}",
+                       "keep outputs on the input's device")
     if got.dtype != expected.dtype:
-        return f"the result has dtype {got.dtype}, torch gives {expected.dtype} for this input"
+        return Failure(f"the result has dtype {got.dtype}, torch gives {expected.dtype} for this input")
     if got.shape != expected.shape:
-        return f"the result has shape {tuple(got.shape)}, torch gives {tuple(expected.shape)}"
+        return Failure(f"the result has shape {tuple(got.shape)}, torch gives {tuple(expected.shape)}")
     if expected.numel() == 0:
         return None
     exp64, got64 = _as_float(expected), _as_float(got)
@@ -105,11 +111,11 @@ def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: floa
     for alternative, hint in hints:
         if (isinstance(alternative, torch.Tensor) and alternative.shape == got.shape
                 and bool(torch.isclose(got64, _as_float(alternative), rtol=rtol, atol=atol, equal_nan=True).all())):
-            return f"{msg}. Hint: {hint}"
+            return Failure(msg, hint)
     ratio = _constant_ratio(exp64, got64)
     if ratio is not None:
         msg += f". Your result is exactly {ratio:g}× the reference everywhere"
-    return msg
+    return Failure(msg)
 
 
 def _as_float(t: torch.Tensor) -> torch.Tensor:

@@ -3,79 +3,38 @@
 The trusted process (this one) never imports student code. It copies the submission into a fresh
 work folder, starts the sandboxed runner at once (so its `import torch` overlaps ours), builds the
 seeded inputs, hands them over as a job file, watches the runner's progress under the limits, and
-judges every case from results loaded with `torch.load(weights_only=True)`.
+judges every case (autograder/judging.py) from results loaded with `torch.load(weights_only=True)`.
 
-If the runner dies or overstays a case, that case is an error and the runner is restarted for the
-cases still to run, so one crashing or hanging exercise costs only its own points.
+If the runner dies or overstays a case, that case is an error and a fresh runner takes the cases
+still to run, so one crashing or hanging exercise costs only its own points. If the runner never
+says "ready" (it could not start Python and import torch and the probes, before any student code
+ran), the environment is broken: GraderFault, never a student's zero.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import io
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import lessons, sandbox
+from autograder import judging, lessons, sandbox
+from autograder.protocol import Channel, ProtocolError
+from autograder.results import CaseVerdict, Failure, GraderFault, LessonResult
 
 MAX_RESTARTS = 8
-MAX_RESULT_BYTES = 64 * 2**20
-MAX_CHANNEL_BYTES = 256 * 2**20
 MAX_SUBMISSION_BYTES = 50 * 2**20
 MAX_SUBMISSION_FILES = 500
-STATUSES = ("pass", "fail", "error")
-OPERATORS = {ast.MatMult: "@", ast.Mod: "%"}   # operators a `forbid` list may name
 
 
 class NoChecks(LookupError):
     """The lesson exists but has no checks module (yet)."""
-
-
-@dataclass
-class CaseVerdict:
-    status: str       # pass | fail | error
-    message: str = ""
-    shown: str = ""
-
-
-@dataclass
-class CheckResult:
-    id: str
-    title: str
-    points: float
-    max: float
-    hidden: bool
-    devices: dict[str, str] = field(default_factory=dict)   # device -> pass | fail | error
-    message: str = ""
-
-    def as_json(self) -> dict:
-        return {"points": self.points, "max": self.max, "devices": dict(self.devices),
-                "message": self.message, "hidden": self.hidden, "title": self.title}
-
-
-@dataclass
-class LessonResult:
-    lesson: str
-    checks: list[CheckResult]
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def score(self) -> float:
-        return sum(c.points for c in self.checks)
-
-    @property
-    def max(self) -> float:
-        return sum(c.max for c in self.checks)
-
-    def as_json(self) -> dict:
-        return {"score": self.score, "max": self.max,
-                "exercises": {c.id: c.as_json() for c in self.checks}, "warnings": list(self.warnings)}
 
 
 def available_devices() -> list[str]:
@@ -143,6 +102,7 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
 
     hidden: also run the hidden checks (the grader does, `course check` does not).
     only: restrict to these check ids (a notebook's check cell asks for one exercise).
+    Raises GraderFault when the sandbox itself cannot run.
     """
     lesson = lessons.resolve(lesson)
     submission = Path(submission)
@@ -152,12 +112,10 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         os.chmod(work, 0o700)
         given = work / "in"                 # what the sandbox sees, read-only
         (given / "runner").mkdir(parents=True)
-        here = Path(__file__).parent / "sandboxed"
-        for path in here.glob("*.py"):     # runner.py, probes.py and the lessons' probes_*.py
+        for path in (Path(__file__).parent / "sandboxed").glob("*.py"):   # the runner, probes and fixtures
             shutil.copyfile(path, given / "runner" / path.name)
         warnings = copy_submission(submission, given / "submission", lesson)
-        use_cuda = devices is None or "cuda" in devices
-        runner = _Runner(work, limits, cuda_wanted=use_cuda)
+        runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices)
         runner.start()                      # its torch import overlaps ours below
 
         import torch  # noqa: F401  (deliberately after the runner started)
@@ -169,90 +127,75 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         except ModuleNotFoundError as e:
             runner.stop("not needed")
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
-        checks = [c for c in module.CHECKS
-                  if (hidden or not c.hidden) and (only is None or c.id in only)]
-        planned = _plan(lesson, checks, devices, secret)
-        verdicts = runner.run(planned)
+        checks = [c for c in module.CHECKS if (hidden or not c.hidden) and (only is None or c.id in only)]
+        planned, verdicts = _plan(lesson, checks, devices, secret)
+        try:
+            verdicts.update(runner.run(planned))
+        finally:
+            runner.stop("done")
         iso = sandbox.isolation()
         if iso.warning:
             warnings.append(f"reduced isolation: {iso.warning}")
-        results = [_aggregate(check, devices, planned, verdicts, submission, lesson) for check in checks]
+        results = []
+        for check in checks:
+            by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
+                         for d in devices}
+            by_device = {d: v + verdicts.get((check.id, d), []) for d, v in by_device.items()}
+            results.append(judging.aggregate(check, by_device, submission))
     return LessonResult(lesson, results, warnings)
 
 
-def _plan(lesson, checks, devices, secret) -> list[_Planned]:
+def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
+    """The cases to run. A check whose cases cannot be made, or that names a probe the sandbox does
+    not have, is a grader error (its bug, found before any student code runs)."""
     import torch
-    planned = []
+    from autograder.spec import known_probes
+    planned, broken = [], {}
     for check in checks:
         for device in devices:
             if device == "cuda" and not check.cuda:
                 continue
             gen = torch.Generator().manual_seed(case_seed(lesson, check.id, device, secret if check.hidden else None))
-            for case in check.make_cases(gen, torch.device(device)):
+            try:
+                cases = list(check.make_cases(gen, torch.device(device)))
+                unknown = sorted({c.probe for c in cases} - known_probes())
+                if unknown or not cases:
+                    raise ValueError(f"unknown probe {unknown}" if unknown else "the check made no cases")
+            except Exception as e:
+                broken[(check.id, device)] = [judging.grader_error(
+                    f"the grader could not build this check's cases ({type(e).__name__}: {str(e)[:300]}): a "
+                    "fault of the grader, not of your code")]
+                continue
+            for case in cases:
                 if check.forbid and case.probe == "call":
                     case.params["trace"] = True
                 planned.append(_Planned(f"c{len(planned)}", check, device, case))
-    return planned
-
-
-class ProtocolError(Exception):
-    """The runner's channel carried something that is not the protocol (student code wrote to it)."""
-
-
-class _Channel:
-    """Parses the runner's protocol from the bytes of its channel pipe, size-capped."""
-
-    def __init__(self):
-        self.buffer = bytearray()
-        self.total = 0
-
-    def feed(self, data: bytes) -> list[tuple]:
-        """Events so far: ("start", key), ("done", key), ("result", key, bytes), ("ready",)."""
-        self.total += len(data)
-        if self.total > MAX_CHANNEL_BYTES:
-            raise ProtocolError(f"sent more than {MAX_CHANNEL_BYTES >> 20} MB of results")
-        self.buffer += data
-        events = []
-        while True:
-            end = self.buffer.find(b"\n", 0, 300)
-            if end < 0:
-                if len(self.buffer) >= 300:
-                    raise ProtocolError("wrote something that is not the grader's protocol")
-                return events
-            words = self.buffer[:end].decode(errors="replace").split(" ")
-            if words[0] == "result" and len(words) == 3 and words[2].isdigit():
-                size = int(words[2])
-                if size > MAX_RESULT_BYTES:
-                    raise ProtocolError(f"sent a result larger than {MAX_RESULT_BYTES >> 20} MB")
-                if len(self.buffer) < end + 1 + size:
-                    return events
-                events.append(("result", words[1], bytes(self.buffer[end + 1:end + 1 + size])))
-                del self.buffer[:end + 1 + size]
-            elif words[0] in ("start", "done") and len(words) == 2 or words == ["ready"]:
-                events.append(tuple(words))
-                del self.buffer[:end + 1]
-            else:
-                raise ProtocolError("wrote something that is not the grader's protocol")
+    return planned, broken
 
 
 class _Runner:
     """The sandboxed runner process(es) for one submission, restarted after a crash or a hang."""
 
-    def __init__(self, work: Path, limits, cuda_wanted: bool):
-        self.work, self.limits, self.cuda = work, limits, cuda_wanted
+    def __init__(self, work: Path, limits, cuda: bool):
+        self.work, self.limits, self.cuda = work, limits, cuda
         self.process = None
         self.attempt = 0
         self.results: dict[str, bytes] = {}
 
     def start(self):
         inner_work = sandbox.SANDBOX_ROOT if sandbox.isolation().kind == "bubblewrap" else str(self.work)
-        self.process = sandbox.start(self.work, "runner/runner.py", [inner_work], limits=self.limits,
-                                     cuda=self.cuda)
+        try:
+            self.process = sandbox.start(self.work, "runner/runner.py", [inner_work], limits=self.limits,
+                                         cuda=self.cuda)
+        except OSError as e:
+            raise GraderFault(f"the sandbox could not be started: {e}") from e
 
     def stop(self, reason: str):
-        self.process.kill(reason)
-        self.process.popen.wait()
-        self.process.close()
+        if self.process is not None and self.process.popen.poll() is None:
+            self.process.kill(reason)
+            self.process.popen.wait()
+        if self.process is not None:
+            self.process.close()
 
     def run(self, planned: list[_Planned]) -> dict[str, CaseVerdict]:
         import torch
@@ -269,43 +212,41 @@ class _Runner:
                 self.process.popen.stdin.close()
             except OSError:
                 pass   # it already died; the outcome below says why
-            running = self._watch({p.key: p.case.timeout_s for p in pending})
+            ready, running = self._watch({p.key: p.case.timeout_s for p in pending})
+            if not ready:
+                raise GraderFault(self._start_failure())
             still, finished = [], 0
             culprit = next((p.check for p in pending if p.key == running), None)
             for p in pending:
                 outcome = self._load(p.key)
                 if outcome is not None:
-                    verdicts[p.key] = _judge(p, outcome)
+                    verdicts[p.key] = judging.judge(p.check, p.case, outcome)
                     finished += 1
                 elif p.key == running:
-                    verdicts[p.key] = CaseVerdict("error", self._death_message(), p.case.shown)
+                    verdicts[p.key] = CaseVerdict("error", Failure(self._death_message()), p.case.shown)
                 elif p.check is culprit:
                     # The check has already failed; its other cases would only crash or hang again.
-                    verdicts[p.key] = CaseVerdict("error", "not run: an earlier case of this check crashed "
-                                                  "or hung", p.case.shown)
+                    verdicts[p.key] = CaseVerdict("error", Failure(
+                        "not run: an earlier case of this check crashed or hung"), p.case.shown)
                 else:
-                    still.append(p)
-            if still and running is None:
-                # Died before any case started: importing torch or reading the job failed.
-                for p in still:
-                    verdicts[p.key] = CaseVerdict("error", self._death_message(), p.case.shown)
-                still = []
+                    still.append(p)     # not reached yet, or the runner died between two cases: run again
             self.attempt += 1
-            idle_attempts = 0 if finished else idle_attempts + 1
+            idle_attempts = 0 if finished or running else idle_attempts + 1
             if still and (self.attempt > MAX_RESTARTS or idle_attempts >= 2):
                 for p in still:
-                    verdicts[p.key] = CaseVerdict("error", "not run: the student process crashed or hung "
-                                                  f"{self.attempt} times on earlier cases", p.case.shown)
+                    verdicts[p.key] = CaseVerdict("error", Failure(
+                        f"not run: the student process crashed or hung {self.attempt} times on earlier cases"),
+                        p.case.shown)
                 still = []
             pending = still
             if pending:
                 self.start()
         return verdicts
 
-    def _watch(self, timeouts: dict[str, float]) -> str | None:
-        """Wait for the runner; kill it at a limit. Returns the key of the case left unfinished."""
-        proc, current, since = self.process, None, time.monotonic()
-        channel = _Channel()
+    def _watch(self, timeouts: dict[str, float]) -> tuple[bool, str | None]:
+        """Wait for the runner; kill it at a limit. Returns (whether it said ready, the unfinished case)."""
+        proc, ready, current, since = self.process, False, None, time.monotonic()
+        channel = Channel()
         try:
             while True:
                 done = proc.popen.poll() is not None
@@ -315,16 +256,18 @@ class _Runner:
                     proc.kill(str(e))
                     events = []
                 for event in events:
-                    if event[0] == "start" and event[1] in timeouts:
+                    if event[0] == "ready":
+                        ready = True
+                    elif event[0] == "start" and event[1] in timeouts:
                         current, since = event[1], time.monotonic()
                     elif event[0] == "done" and event[1] == current:
                         current = None
                     elif event[0] == "result" and event[1] in timeouts:
                         self.results[event[1]] = event[2]
                 if done:
-                    return current
+                    return ready, current
                 if current is not None and time.monotonic() - since > timeouts[current]:
-                    proc.kill(f"this case ran past its time limit of {timeouts[current]:g} s")
+                    proc.kill(f"ran past this case's time limit of {timeouts[current]:g} s")
                 else:
                     proc.poll_limits()
         finally:
@@ -343,6 +286,25 @@ class _Runner:
         return outcome if isinstance(outcome, dict) and "status" in outcome else {
             "status": "raised", "error": "its result was malformed"}
 
+    def _start_failure(self) -> str:
+        """Why the sandbox never became ready, with the likely cause and its fix."""
+        proc, iso = self.process, sandbox.isolation()
+        tail = proc.output_tail() or "(it printed nothing)"
+        why = f"it was stopped: it {proc.killed_for}" if proc.killed_for else f"it exited with code {proc.popen.returncode}"
+        if "execvp" in tail or "No such file or directory" in tail:
+            fix = (f"the sandbox cannot see the Python at {sys.executable}; reinstall the course with this "
+                   "Python, or report the layout of your Python install")
+        elif "No module named" in tail:
+            fix = f"install the course's requirements for {sys.executable} (python -m pip install -e .)"
+        elif "bwrap" in tail or "namespace" in tail:
+            fix = ("bubblewrap cannot create its namespaces here; allow unprivileged user namespaces, run as "
+                   "root, or grade without isolation with COURSE_SANDBOX=none (not for untrusted code)")
+        else:
+            fix = f"run `{sys.executable} -c 'import torch'` and fix what it reports"
+        return (f"the grader's sandbox ({iso.kind}) could not start Python and import torch before any student "
+                f"code ran; {why}. Its output:\n{tail}\nLikely fix: {fix}. Nothing was graded: this is the "
+                "grader's environment, not a student's fault.")
+
     def _death_message(self) -> str:
         proc = self.process
         if proc.killed_for:
@@ -360,106 +322,3 @@ def _signal_name(number: int) -> str:
         return f"{number} ({signal.Signals(number).name})"
     except ValueError:
         return str(number)
-
-
-def _judge(p: _Planned, outcome: dict) -> CaseVerdict:
-    status = outcome.get("status")
-    if status == "not_implemented":
-        return CaseVerdict("error", f"not implemented yet ({str(outcome.get('error', ''))[:300]})", p.case.shown)
-    if status != "ok":
-        return CaseVerdict("error", f"raised an error:\n{str(outcome.get('error', ''))[:3000]}", p.case.shown)
-    forbidden = _forbidden_ops(p.check, outcome)
-    if forbidden:
-        return CaseVerdict("fail", f"delegates to {forbidden}, which this exercise asks you not to use",
-                           p.case.shown)
-    try:
-        problem = p.case.judge(outcome)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RuntimeError) as e:
-        problem = f"the result cannot be judged: {e}"
-    return CaseVerdict("fail" if problem else "pass", problem or "", p.case.shown)
-
-
-def _forbidden_ops(check, outcome) -> str | None:
-    ops = outcome.get("ops") or []
-    if not check.forbid or not isinstance(ops, list):
-        return None
-    for op in ops:
-        if isinstance(op, str) and op.rsplit(".", 1)[-1] in check.forbid:
-            return f"torch.{op.rsplit('.', 1)[-1]}"
-    return None
-
-
-def forbidden_in_source(check, submission: Path) -> str | None:
-    """Static half of the delegation rule, read as text here (the student's code is never run here)."""
-    if not check.forbid or not check.target:
-        return None
-    module, func = check.target.rsplit(".", 1)
-    path = submission / "course_pkg" / f"{module}.py"
-    try:
-        tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
-    except (OSError, SyntaxError, ValueError):
-        return None
-    own = _module_names(tree)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == func:
-            for inner in ast.walk(node):
-                # torch.round / x.round, or a bare round(...) that is the builtin (not the student's
-                # own helper of that name, nor a torch import, which the op trace catches).
-                name = (inner.attr if isinstance(inner, ast.Attribute)
-                        else inner.id if isinstance(inner, ast.Name) and inner.id not in own else None)
-                if name in check.forbid:
-                    return f"{func} uses `{name}`, which this exercise asks you not to use"
-                op = OPERATORS.get(type(inner.op)) if isinstance(inner, (ast.BinOp, ast.AugAssign)) else None
-                if op in check.forbid:
-                    return f"{func} uses the `{op}` operator, which this exercise asks you not to use"
-    return None
-
-
-def _module_names(tree) -> set[str]:
-    """Names a module binds itself: its functions, classes, assignments and imports."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-    return names
-
-
-def _aggregate(check, devices, planned, verdicts, submission: Path, lesson: str) -> CheckResult:
-    result = CheckResult(check.id, check.title, 0.0, float(check.points), check.hidden)
-    first_problem = ""
-    static = forbidden_in_source(check, submission)
-    for device in devices:
-        mine = [verdicts[p.key] for p in planned if p.check is check and p.device == device]
-        if not mine:
-            continue
-        status = ("error" if any(v.status == "error" for v in mine)
-                  else "fail" if any(v.status == "fail" for v in mine) or static else "pass")
-        result.devices[device] = status
-        bad = next((v for v in mine if v.status == status), None) if status != "pass" else None
-        if bad and not first_problem:
-            first_problem = _feedback(check, device, bad)
-    if static and not first_problem:
-        first_problem = static
-    elif static:
-        first_problem = f"{static}. Also: {first_problem}"
-    passed = bool(result.devices) and all(s == "pass" for s in result.devices.values())
-    result.points = float(check.points) if passed else 0.0
-    result.message = first_problem
-    return result
-
-
-def _feedback(check, device, verdict: CaseVerdict) -> str:
-    if check.hidden:
-        # Hidden inputs never reach feedback: say what kind of problem, and a hint if one matched.
-        if verdict.status == "error":
-            return f"[{device}] a hidden case raised an error or did not finish"
-        hint = verdict.message.split("Hint:", 1)[1].strip() if "Hint:" in verdict.message else ""
-        return f"[{device}] wrong result on a hidden case" + (f". Hint: {hint}" if hint else "")
-    where = f" for {verdict.shown}" if verdict.shown else ""
-    return f"[{device}]{where}: {verdict.message}"

@@ -1,35 +1,21 @@
 """Grade a whole class: every `submitted/<student>/<lesson>/` folder, in parallel, one sandbox each.
 
-A submission that crashes, hangs or misbehaves costs only its own result: each student is graded
-in its own sandboxed process, and anything unexpected while grading one student becomes that
-student's error line, never the batch's.
+A submission that crashes, hangs or misbehaves costs only its own result: each student is graded in
+its own sandboxed process. The grader's own faults are never a student's zero: the instructor's
+solution is graded in the same batch as a canary and must score full marks, and a sandbox that
+cannot start or a check that cannot be judged stops the batch (GraderFault) before anything is written.
 """
 from __future__ import annotations
 
-import os
-import secrets
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from autograder import engine, lessons, report
 from autograder import gradebook as nbgrader_gradebook
+from autograder.results import CheckResult, GraderFault, LessonResult
+from autograder.secret import grading_secret
 
-SECRET_FILE = ".grading_secret"
-
-
-def grading_secret(course_root: Path) -> bytes:
-    """The seed of hidden checks: COURSE_GRADING_SECRET, else a file made once in the course folder.
-
-    The same secret gives the same hidden inputs, so grading twice gives identical results, while
-    students (who never see the file) cannot know the inputs in advance.
-    """
-    if os.environ.get("COURSE_GRADING_SECRET"):
-        return os.environ["COURSE_GRADING_SECRET"].encode()
-    path = Path(course_root) / SECRET_FILE
-    if not path.exists():
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+CANARY = "(the instructor's solution)"
 
 
 def students_of(submitted: Path, lesson: str) -> dict[str, Path]:
@@ -38,11 +24,11 @@ def students_of(submitted: Path, lesson: str) -> dict[str, Path]:
             if d.is_dir() and not d.name.startswith(".")}
 
 
-def _failed(lesson: str, reason: str) -> engine.LessonResult:
+def _failed(lesson: str, reason: str) -> LessonResult:
     from autograder import checks as checks_pkg
-    results = [engine.CheckResult(c.id, c.title, 0.0, float(c.points), c.hidden, {}, reason)
+    results = [CheckResult(c.id, c.title, 0.0, float(c.points), c.hidden, c.kind, {}, reason)
                for c in checks_pkg.load(lesson).CHECKS]
-    return engine.LessonResult(lesson, results, [reason])
+    return LessonResult(lesson, results, [reason])
 
 
 def notebook_problem(lesson: str, folder: Path) -> str | None:
@@ -61,23 +47,38 @@ def notebook_problem(lesson: str, folder: Path) -> str | None:
     return None
 
 
-def grade_one(lesson: str, folder: Path, secret: bytes) -> engine.LessonResult:
+def grade_one(lesson: str, folder: Path, secret: bytes) -> LessonResult:
     if not folder.is_dir():
         return _failed(lesson, f"no {lesson}/ folder was submitted")
     # nbgrader gives a submission whose notebook is missing or unreadable no points; so do we.
     problem = notebook_problem(lesson, folder)
     if problem:
         return _failed(lesson, problem)
-    try:
-        return engine.grade_submission(lesson, folder, hidden=True, secret=secret)
-    except Exception as e:   # the grader's own trouble with this one submission: report, go on
-        return _failed(lesson, f"the grader could not grade this submission: {type(e).__name__}: {e}")
+    return engine.grade_submission(lesson, folder, hidden=True, secret=secret)
+
+
+def grade_canary(lesson: str, secret: bytes) -> LessonResult:
+    """The instructor's own solution, graded like any student: every point, or the grader is broken."""
+    from autograder import release
+    return engine.grade_submission(lesson, release.ROOT, hidden=True, secret=secret)
+
+
+def canary_problem(result: LessonResult) -> str | None:
+    lost = [c for c in result.checks if c.points < c.max]
+    if not lost:
+        return None
+    where = "; ".join(f"{c.id} ({', '.join(f'{d}: {s}' for d, s in c.devices.items()) or 'not run'}): "
+                      f"{c.message[:300]}" for c in lost[:5])
+    return (f"the instructor's own solution lost points on {where}. A check or the grading environment is "
+            "broken; no grades were written")
 
 
 def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress: bool = True,
-                course_root: Path | None = None, gradebook: bool = True) -> dict[str, engine.LessonResult]:
+                course_root: Path | None = None, gradebook: bool = True) -> dict[str, LessonResult]:
     """Grade every student in parallel; write grades.csv and feedback/<student>.html into `out`, and,
-    where `course_root` is an nbgrader course grading its own submitted/, its gradebook.db."""
+    where `course_root` is an nbgrader course grading its own submitted/, its gradebook.db.
+
+    Raises GraderFault (and writes nothing) when the grader cannot be trusted on this batch."""
     lesson = lessons.resolve(lesson)
     submitted, out = Path(submitted), Path(out)
     if not submitted.is_dir():
@@ -85,19 +86,11 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     course_root = Path(course_root or submitted.parent)
     secret = grading_secret(course_root)
     folders = students_of(submitted, lesson)
-    results: dict[str, engine.LessonResult] = {}
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(folders), desc=f"grading {lesson}", unit="student")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, lesson, folder, secret): student for student, folder in folders.items()}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if bar:
-                bar.update(1)
-    if bar:
-        bar.close()
+    results = _grade_all(lesson, folders, secret, jobs, progress)
+    broken = [(s, c) for s, r in results.items() for c in r.grader_errors]
+    if broken:
+        raise GraderFault("the grader could not judge " + "; ".join(
+            f"{s}'s {c.id} ({c.message[:200]})" for s, c in broken[:5]) + ". No grades were written")
     if gradebook and nbgrader_gradebook.is_course(course_root, submitted, lesson):
         for student, problem in nbgrader_gradebook.record(course_root, lesson, results).items():
             results[student].warnings.append(f"nbgrader could not record this submission: {problem}")
@@ -107,4 +100,33 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     feedback.mkdir(exist_ok=True)
     for student, result in results.items():
         (feedback / f"{student}.html").write_text(report.feedback_html(student, result))
+    return results
+
+
+def _grade_all(lesson, folders, secret, jobs, progress) -> dict[str, LessonResult]:
+    """The class and the canary in one pool; the first grader fault cancels what has not started."""
+    results: dict[str, LessonResult] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(folders), desc=f"grading {lesson}", unit="student")
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(grade_canary, lesson, secret): CANARY}
+        futures.update({pool.submit(grade_one, lesson, folder, secret): student for student, folder in folders.items()})
+        for future in as_completed(futures):
+            who = futures[future]
+            result = future.result()          # a GraderFault stops the batch here
+            if who == CANARY:
+                problem = canary_problem(result)
+                if problem:
+                    raise GraderFault(problem)
+                continue
+            results[who] = result
+            if bar:
+                bar.update(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if bar:
+            bar.close()
     return results

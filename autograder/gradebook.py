@@ -5,7 +5,8 @@ Where `course grade` runs in an nbgrader course folder (its `nbgrader_config.py`
 autograde for each student in this process. The `TrustedChecks` step of that pipeline is handed the
 verdicts already computed in parallel instead of grading again, so nbgrader does the rest as
 `nbgrader autograde` would: autograded/ copies, check-cell outputs, scores in gradebook.db, late
-penalties. formgrader, generate_feedback and export then work as usual. (The verdicts were computed
+penalties. The verdicts reach it as configuration (`TrustedChecks.verdicts`, a JSON file), the way
+every nbgrader preprocessor is configured. formgrader, generate_feedback and export then work as usual. (The verdicts were computed
 from the notebook as submitted, where nbgrader's own autograde would first restore locked cells; the
 check cells themselves never matter, as the checks come from the instructor's tree.)
 
@@ -13,10 +14,12 @@ nbgrader's gradebook is one SQLite file, so this part runs one student at a time
 """
 from __future__ import annotations
 
+import json
+import tempfile
 import warnings
 from pathlib import Path
 
-from autograder import engine
+from autograder.results import LessonResult
 
 CONFIG = "nbgrader_config.py"
 
@@ -36,18 +39,19 @@ def is_course(root: Path, submitted: Path, lesson: str) -> bool:
             and source_notebook(root, lesson) is not None)
 
 
-def record(root: Path, lesson: str, results: dict[str, engine.LessonResult]) -> dict[str, str]:
+def record(root: Path, lesson: str, results: dict[str, LessonResult]) -> dict[str, str]:
     """Autograde every student of `results` into root/gradebook.db; returns {student: problem}."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autograder import nbgrader_plugin
-
     config = PyFileConfigLoader(CONFIG, path=str(root)).load_config()
     config.CourseDirectory.root = str(Path(root).resolve())
-    api = NbGraderAPI(config=config)
     problems = {}
-    with nbgrader_plugin.precomputed(lesson, results), warnings.catch_warnings():
+    with tempfile.TemporaryDirectory(prefix="course-verdicts-") as tmp, warnings.catch_warnings():
+        verdicts = Path(tmp) / "verdicts.json"
+        verdicts.write_text(json.dumps({"lesson": lesson, "students": {s: r.as_json() for s, r in results.items()}}))
+        config.TrustedChecks.verdicts = str(verdicts)
+        api = NbGraderAPI(config=config)
         # nbgrader's own SQLAlchemy use warns on every submission ("not in session"); it is harmless
         # and `nbgrader autograde` prints the same.
         warnings.filterwarnings("ignore", module="nbgrader")
@@ -55,6 +59,6 @@ def record(root: Path, lesson: str, results: dict[str, engine.LessonResult]) -> 
         for student in sorted(results):
             outcome = api.autograde(lesson, student, force=True, create=True)
             if not outcome["success"]:
-                why = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
-                problems[student] = why[-1] if why else "nbgrader autograde failed"
+                why = (outcome.get("error") or outcome.get("log") or "").strip()
+                problems[student] = why[-2000:] or "nbgrader autograde failed"
     return problems

@@ -1,4 +1,4 @@
-"""The lesson ids of the contract (DESIGN §2) and how the CLI's short forms map onto them."""
+"""The lesson ids the course promises (folders, modules, CLI) and how the CLI's short forms map onto them."""
 from __future__ import annotations
 
 LESSONS = (

@@ -15,13 +15,16 @@ unchanged:
 from __future__ import annotations
 
 import ast
-import contextlib
+import json
 from pathlib import Path
 
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
 
-from autograder import engine, grade, lessons, report
+from autograder import engine, lessons, report
+from autograder.results import GraderFault, LessonResult
+from autograder.secret import grading_secret
 
 
 def check_calls(source: str) -> list[str]:
@@ -37,7 +40,7 @@ def check_calls(source: str) -> list[str]:
     return ids
 
 
-def verdict_outputs(ids: list[str], result: engine.LessonResult, max_points: float) -> list:
+def verdict_outputs(ids: list[str], result: LessonResult, max_points: float) -> list:
     by_id = {c.id: c for c in result.checks}
     named = [by_id[i] for i in ids if i in by_id]
     missing = [i for i in ids if i not in by_id]
@@ -62,32 +65,29 @@ def verdict_outputs(ids: list[str], result: engine.LessonResult, max_points: flo
             new_output("execute_result", data={"text/plain": f"{points:g}"}, metadata={}, execution_count=None)]
 
 
-_PRECOMPUTED: dict[tuple[str, str], engine.LessonResult] = {}
-
-
-@contextlib.contextmanager
-def precomputed(lesson: str, results: dict[str, engine.LessonResult]):
-    """Within this block, TrustedChecks uses these verdicts (student -> result) instead of grading:
-    `course grade` has just graded the class in parallel and only needs nbgrader to record them."""
-    keys = [(lesson, student) for student in results]
-    _PRECOMPUTED.update({(lesson, student): result for student, result in results.items()})
-    try:
-        yield
-    finally:
-        for key in keys:
-            _PRECOMPUTED.pop(key, None)
-
-
 class TrustedChecks(NbGraderPreprocessor):
     """Replaces nbgrader's Execute: check cells get the sandboxed engine's verdicts as outputs."""
+
+    verdicts = Unicode("", help="A JSON file of verdicts `course grade` already computed in parallel "
+                                "({lesson, students: {name: result}}); empty: grade here.").tag(config=True)
+
+    def _precomputed(self, lesson: str, student: str | None) -> LessonResult | None:
+        if not self.verdicts:
+            return None
+        data = json.loads(Path(self.verdicts).read_text())
+        found = data["students"].get(student) if data.get("lesson") == lesson else None
+        return LessonResult.from_json(lesson, found) if found is not None else None
 
     def preprocess(self, nb, resources):
         folder = Path(resources["metadata"]["path"])
         lesson = lessons.resolve(resources["nbgrader"]["assignment"])
-        result = _PRECOMPUTED.get((lesson, resources["nbgrader"].get("student")))
+        result = self._precomputed(lesson, resources["nbgrader"].get("student"))
         if result is None:
             # The notebook on disk here is the sanitized one nbgrader just wrote; answers come from it.
-            result = engine.grade_submission(lesson, folder, hidden=True, secret=grade.grading_secret(Path.cwd()))
+            result = engine.grade_submission(lesson, folder, hidden=True, secret=grading_secret(Path.cwd()))
+        if result.grader_errors:
+            raise GraderFault("the grader could not judge " + ", ".join(c.id for c in result.grader_errors)
+                              + f" for {folder}: " + result.grader_errors[0].message[:500])
         self.log.info("trusted checks for %s: %g/%g", folder, result.score, result.max)
         self.log.debug(report.text_table(result))
         for cell in nb.cells:

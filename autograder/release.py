@@ -64,7 +64,8 @@ def _lesson_of(module: str) -> str | None:
 
 
 def strip_hidden_checks(source: str) -> str:
-    """Remove every function registered with `@CHECKS.add(..., hidden=True)` from a checks module."""
+    """Remove every hidden check from a checks module: functions registered with
+    `@CHECKS.hidden(...)` or with `hidden=True` (`@CHECKS.add(..., hidden=True)`, `@CHECKS.answer(...)`)."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     doomed: list[tuple[int, int]] = []
@@ -78,9 +79,12 @@ def strip_hidden_checks(source: str) -> str:
 
 
 def _is_hidden(decorator) -> bool:
-    return isinstance(decorator, ast.Call) and any(
-        kw.arg == "hidden" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-        for kw in decorator.keywords)
+    if not isinstance(decorator, ast.Call):
+        return False
+    if isinstance(decorator.func, ast.Attribute) and decorator.func.attr == "hidden":
+        return True
+    return any(kw.arg == "hidden" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+               for kw in decorator.keywords)
 
 
 def strip_package(src: Path, dest: Path) -> None:

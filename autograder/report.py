@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-MARK = {"pass": "✓ pass", "fail": "✗ fail", "error": "! error"}
+MARK = {"pass": "✓ pass", "fail": "✗ fail", "error": "! error", "grader_error": "‼ grader error (not your fault)"}
 
 
 def text_table(result) -> str:

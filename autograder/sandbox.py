@@ -1,5 +1,8 @@
 """Start an untrusted Python process that sees only its work folder, with limits.
 
+(Long because one sandboxed process is one idea: what it sees, what it may use, and the watchdog
+that enforces both from outside; split up, each half would be unreadable without the other.)
+
 The process runs `autograder/sandboxed/runner.py` under bubblewrap when it exists: no network, its
 own PID namespace, the Python install read-only, nothing of the instructor's tree (solutions,
 hidden checks, gradebook). What it is given (`work/in`: the runner, the submission, job files) is
@@ -84,8 +87,14 @@ def isolation() -> Isolation:
 
 
 def _python_roots() -> list[Path]:
-    """Folders the sandboxed Python needs to read: its install and its site-packages."""
+    """Folders the sandboxed Python needs to read: its install, its venv and its site-packages."""
     roots = {Path(sys.base_prefix), Path(sys.prefix)}
+    if sys.executable:
+        # A venv's bin/python is a symlink to the base interpreter, and finds its site-packages
+        # through the pyvenv.cfg beside or above it: the venv's folder and the target must be visible.
+        exe = Path(sys.executable)
+        roots.add(exe.resolve().parent)
+        roots.update(d for d in (exe.parent, exe.parent.parent) if (d / "pyvenv.cfg").is_file())
     for entry in sys.path:
         p = Path(entry or ".").resolve()
         if p.is_dir() and ("site-packages" in p.parts or "dist-packages" in p.parts):
@@ -115,8 +124,14 @@ def bubblewrap_command(workdir: Path, argv: list[str], cuda: bool, limits: Limit
     system = [Path(d) for d in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc") if Path(d).exists()]
     for system_dir in system:
         cmd += ["--ro-bind", str(system_dir), str(system_dir)]
-    made: set[Path] = set()
-    for root in _python_roots():
+    # Mounts apply in order: the writable tmpfs's come first, so that a Python installed under one of
+    # them (a venv in /tmp, a common CI habit) is bound on top of it rather than hidden by it.
+    writable = [Path(SANDBOX_ROOT), Path("/tmp"), Path("/dev/shm")]
+    for folder in writable:
+        cmd += ["--perms", "1777", "--size", size, "--tmpfs", str(folder)]
+    made: set[Path] = set(writable)
+    roots = _python_roots()
+    for root in roots:
         if not any(d == root or d in root.parents for d in system):
             # bwrap would copy the modes of the folders above (/root is 0700): the dropped uid
             # must be able to walk down to Python, and only that far.
@@ -126,7 +141,7 @@ def bubblewrap_command(workdir: Path, argv: list[str], cuda: bool, limits: Limit
                     cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", str(root), str(root)]
     for hidden in _masked_packages():
-        if any(root == hidden or root in hidden.parents for root in _python_roots()):
+        if any(root == hidden or root in hidden.parents for root in roots):
             cmd += ["--tmpfs", str(hidden)]
     if cuda:
         for dev in sorted(Path("/dev").glob("nvidia*")):
@@ -134,8 +149,6 @@ def bubblewrap_command(workdir: Path, argv: list[str], cuda: bool, limits: Limit
         for extra in ("/sys", "/run/nvidia-persistenced"):
             if Path(extra).exists():
                 cmd += ["--ro-bind", extra, extra]
-    for writable in (SANDBOX_ROOT, "/tmp", "/dev/shm"):
-        cmd += ["--perms", "1777", "--size", size, "--tmpfs", writable]
     cmd += ["--ro-bind", str(workdir / "in"), f"{SANDBOX_ROOT}/in",
             "--remount-ro", "/", "--chdir", SANDBOX_ROOT, "--"]
     return cmd + argv

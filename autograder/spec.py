@@ -1,34 +1,47 @@
 """How a lesson's checks are declared (one checks module per lesson, see autograder/checks/).
 
 A check is a list of *cases*. Each case pairs a *request* (which probe to run in the sandbox, with
-what inputs) with a *judge* (a trusted function from the probe's recorded outcome to a failure
-message, or None). `make_cases(gen, device)` builds them from a seeded generator, so public checks
-see the same inputs every time and hidden checks draw fresh ones at grading time.
+what inputs) with a *judge* (a trusted function from the probe's recorded outcome to a `Failure`, or
+None). `make_cases(gen, device)` builds them from a seeded generator, so public checks see the same
+inputs every time and hidden checks draw fresh ones at grading time.
 
     CHECKS = CheckList()
 
     @CHECKS.add("1.4", points=2, target="tensors.round_half_even", forbid=("round",))
     def round_half_even(gen, device):
-        x = ...
+        x = inputs.ties(gen, device)
         yield call("tensors.round_half_even", x, expect=torch.round(x))
+
+    @CHECKS.hidden("1.4", points=1)          # "1.4h": same target and rules, fresh inputs at grading
+    def round_half_even_hidden(gen, device):
+        ...
+
+Three builders cover most cases: `call` (a plain function: compare its return value),
+`observation.observe` (autograd: fresh plain/leaf/non-leaf inputs, backward, gradients, versions)
+and `answer` (a variable the student's notebook sets).
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
 from autograder import compare
+from autograder.results import Failure
 
-Judge = Callable[[dict], "str | None"]
+Judge = Callable[[dict], "Failure | None"]
+SANDBOXED = Path(__file__).parent / "sandboxed"
 
 
 @dataclass
 class Case:
-    probe: str                  # a function of autograder/sandboxed/probes.py
+    probe: str                  # "call", or "module.function" of autograder/sandboxed/
     params: dict                # its keyword arguments: tensors and plain data only
-    judge: Judge                # trusted: the probe's outcome -> None (pass) or a failure message
+    judge: Judge                # trusted: the probe's outcome -> None (pass) or a Failure
     shown: str = ""             # the input, as a public check's feedback may show it
     timeout_s: float = 10.0
     seed: int = 0               # torch.manual_seed in the sandbox before the probe runs
@@ -36,11 +49,13 @@ class Case:
 
 @dataclass
 class Check:
-    id: str                     # "1.4"; a hidden part of an exercise is its own check ("1.4h")
+    id: str                     # "1.4"; the hidden twin of an exercise is "1.4h"
     title: str
     points: float
     make_cases: Callable[[torch.Generator, torch.device], Iterable[Case]]
-    hidden: bool = False
+    hidden: bool = False        # run by the grader only, on inputs drawn from its secret
+    kind: str = "exercise"      # "exercise" (course_pkg code) or "answer" (a notebook's answer cell)
+    exercise: str = ""          # the exercise it grades: "1.4" for both "1.4" and "1.4h"
     target: str | None = None   # "tensors.round_half_even": the function the exercise asks for
     forbid: tuple[str, ...] = ()  # torch APIs the exercise must not delegate to (names and aten ops)
     cuda: bool = True           # also run on CUDA when present
@@ -48,16 +63,45 @@ class Check:
 
 class CheckList(list):
     def add(self, id: str, points: float, *, target: str | None = None, hidden: bool = False,
-            forbid: tuple[str, ...] = (), title: str | None = None, cuda: bool = True):
+            forbid: tuple[str, ...] = (), title: str | None = None, cuda: bool = True, kind: str = "exercise"):
         def register(make_cases):
-            self.append(Check(id=id, title=title or make_cases.__name__.replace("_", " "),
-                              points=points, make_cases=make_cases, hidden=hidden,
-                              target=target, forbid=tuple(forbid), cuda=cuda))
+            self.append(Check(id=id, title=title or make_cases.__name__.replace("_", " "), points=points,
+                              make_cases=make_cases, hidden=hidden, kind=kind, exercise=id, target=target,
+                              forbid=tuple(forbid), cuda=cuda))
             return make_cases
         return register
 
+    def hidden(self, exercise: str, points: float):
+        """The hidden twin of a public exercise check: same target, rules and title, its own cases."""
+        public = self.by_id()[exercise]
+
+        def register(make_cases):
+            self.append(Check(id=exercise + "h", title=public.title, points=points, make_cases=make_cases,
+                              hidden=True, kind=public.kind, exercise=exercise, target=public.target,
+                              forbid=public.forbid, cuda=public.cuda))
+            return make_cases
+        return register
+
+    def answer(self, id: str, points: float = 1, *, title: str | None = None, hidden: bool = False):
+        """A notebook answer cell's check (run on the CPU only: the answer is a value, not code)."""
+        return self.add(id, points, title=title, hidden=hidden, cuda=False, kind="answer")
+
     def by_id(self) -> dict[str, Check]:
         return {c.id: c for c in self}
+
+
+@lru_cache(maxsize=1)
+def known_probes() -> frozenset[str]:
+    """Probe names the sandbox offers, read from the sandboxed modules' source (never imported here)."""
+    names = set()
+    for path in SANDBOXED.glob("probes*.py"):
+        prefix = "" if path.stem == "probes" else f"{path.stem}."
+        for node in ast.parse(path.read_text()).body:
+            # A probe is a public function whose first parameter is the runner's context.
+            if (isinstance(node, ast.FunctionDef) and not node.name.startswith("_") and node.args.args
+                    and node.args.args[0].arg == "ctx"):
+                names.add(prefix + node.name)
+    return frozenset(names)
 
 
 def tensor_args_shown(args, kwargs) -> str:
@@ -66,8 +110,8 @@ def tensor_args_shown(args, kwargs) -> str:
 
 
 def call(target: str, *args, expect, atol: float = 0.0, rtol: float = 0.0, hints=(),
-         trace: bool = False, check_args_unchanged: bool = True, shown: str | None = None,
-         timeout_s: float = 10.0, **kwargs) -> Case:
+         check_args_unchanged: bool = True, shown: str | None = None, timeout_s: float = 10.0,
+         **kwargs) -> Case:
     """A case that calls `target(*args, **kwargs)` and compares the result with `expect`.
 
     `expect` is torch's answer: a tensor, a tuple of tensors, or plain data. `hints` are
@@ -75,49 +119,52 @@ def call(target: str, *args, expect, atol: float = 0.0, rtol: float = 0.0, hints
     `_version`) unless `check_args_unchanged` is False.
     """
     func = target.rsplit(".", 1)[1]
-    names = [f"arg{i}" for i in range(len(args))]
-    inputs = {n: a for n, a in zip(names, args) if isinstance(a, torch.Tensor)}
+    inputs = {f"arg{i}": a for i, a in enumerate(args) if isinstance(a, torch.Tensor)}
     inputs.update({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
     originals = [a.detach().clone() if isinstance(a, torch.Tensor) else None for a in args]
 
-    def judge(outcome: dict) -> str | None:
+    def judge(outcome: dict) -> Failure | None:
         problem = result_problem(expect, outcome["value"], atol=atol, rtol=rtol, inputs=inputs, hints=hints)
         if problem:
             return problem
         if check_args_unchanged:
             after = compare.unrecord(outcome["args_after"])
+            if not isinstance(after, list):
+                raise compare.Unreadable("the arguments came back malformed")
             for i, (before, now) in enumerate(zip(originals, after)):
                 if before is not None and isinstance(now, torch.Tensor):
                     if now.shape != before.shape or not torch.equal(now.to(before.device), before):
-                        return f"{func} changed its argument {i} in place; it must leave its inputs alone"
+                        return Failure(f"{func} changed its argument {i} in place; it must leave its inputs alone")
         return None
 
     shown_text = shown if shown is not None else f"{func}({tensor_args_shown(args, kwargs)})"
-    return Case("call", {"target": target, "args": list(args), "kwargs": kwargs, "trace": trace},
-                judge, shown=shown_text, timeout_s=timeout_s)
+    return Case("call", {"target": target, "args": list(args), "kwargs": kwargs}, judge, shown=shown_text,
+                timeout_s=timeout_s)
 
 
-def result_problem(expect, rec, *, atol=0.0, rtol=0.0, inputs=None, hints=()) -> str | None:
+def result_problem(expect, rec, *, atol=0.0, rtol=0.0, inputs=None, hints=()) -> Failure | None:
     """Compare a recorded return value with torch's answer (tensor, tuple/list of them, or plain)."""
     got = compare.unrecord(rec)
     if isinstance(expect, torch.Tensor):
         return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
     if isinstance(expect, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expect):
-            return f"expected {len(expect)} values, got {compare.show(got)}"
+            return Failure(f"expected {len(expect)} values, got {compare.show(got)}")
         for i, (e, g) in enumerate(zip(expect, got)):
-            problem = result_problem_plain(e, g, atol=atol, rtol=rtol, inputs=inputs)
+            item_hints = [(alt[i], msg) for alt, msg in hints
+                          if isinstance(alt, (tuple, list)) and len(alt) == len(expect)]
+            problem = _plain_problem(e, g, atol=atol, rtol=rtol, inputs=inputs, hints=item_hints)
             if problem:
-                return f"item {i}: {problem}"
+                return problem.within(f"item {i}: ")
         return None
-    return result_problem_plain(expect, got, atol=atol, rtol=rtol, inputs=inputs)
+    return _plain_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs)
 
 
-def result_problem_plain(expect, got, *, atol=0.0, rtol=0.0, inputs=None) -> str | None:
+def _plain_problem(expect, got, *, atol=0.0, rtol=0.0, inputs=None, hints=()) -> Failure | None:
     if isinstance(expect, torch.Tensor):
-        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs)
+        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
     if type(got) is not type(expect) or got != expect:
-        return f"expected {compare.show(expect)}, got {compare.show(got)}"
+        return Failure(f"expected {compare.show(expect)}, got {compare.show(got)}")
     return None
 
 
@@ -127,7 +174,7 @@ def answer(lesson: str, name: str, *, expect, atol: float = 0.0, rtol: float = 0
 
     For in-notebook answer cells: the student binds e.g. `answer_ties = torch.tensor([...])`.
     """
-    def judge(outcome: dict) -> str | None:
+    def judge(outcome: dict) -> Failure | None:
         return result_problem(expect, outcome["value"], atol=atol, rtol=rtol, hints=hints)
     return Case("notebook_answer", {"notebook": f"{lesson}.ipynb", "name": name}, judge,
                 shown=shown if shown is not None else f"the value of `{name}` in your notebook", timeout_s=240)

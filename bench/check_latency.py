@@ -2,7 +2,7 @@
 
     python bench/check_latency.py [--runs 7] [--lesson 01]
 
-Goal (DESIGN §8): course check ≤ 1.5 × import torch. Runs alternate so load on the machine hits both.
+Goal: course check ≤ 1.2 × import torch. Runs alternate so load on the machine hits both.
 """
 import argparse
 import statistics

@@ -7,7 +7,7 @@ The plain pipeline grades the same notebooks with the course's check cells rewri
 tests: each public case is called in the student's kernel and compared there, which is how
 nbgrader-style tests work. Also prints the peak memory of each (its whole process tree, sandboxes
 included): proportional set size, and the sum of resident sets as an upper bound.
-Goal (DESIGN §8): ours ≥ 3× plain; peak ≤ 1.5 GiB with 2 jobs.
+Goal: ours ≥ 10× plain; peak ≤ 1.5 GiB with 2 jobs.
 """
 import argparse
 import shutil

@@ -5,7 +5,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from autograder import engine
+from autograder import checks, engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = b"tests-secret"
@@ -36,7 +36,10 @@ def add_notebook(submission: Path, lesson: str, edition: Path | None = None) -> 
 
 
 def grade(lesson: str, submission: Path, hidden: bool = True, **kw) -> engine.LessonResult:
-    return engine.grade_submission(lesson, submission, hidden=hidden, secret=SECRET, **kw)
+    """Grade as the grader does. No submission, however wrong or hostile, may cause a grader error."""
+    result = engine.grade_submission(lesson, submission, hidden=hidden, secret=SECRET, **kw)
+    assert not result.grader_errors, messages(result)
+    return result
 
 
 def lost(result: engine.LessonResult) -> set[str]:
@@ -45,8 +48,13 @@ def lost(result: engine.LessonResult) -> set[str]:
 
 
 def exercise_ids(result: engine.LessonResult, exercise: str) -> set[str]:
-    """The public check of an exercise and its hidden part: '1.4' -> {'1.4', '1.4h'}."""
-    return {c.id for c in result.checks if c.id == exercise or c.id == exercise + "h"}
+    """The checks that grade an exercise, as its checks module declares them: '1.4' -> {'1.4', '1.4h'}."""
+    return {c.id for c in checks.load(result.lesson).CHECKS if c.exercise == exercise}
+
+
+def exercise_checks(result: engine.LessonResult) -> list:
+    """The results of package exercises (not notebook answers)."""
+    return [c for c in result.checks if c.kind == "exercise"]
 
 
 def messages(result: engine.LessonResult) -> str:

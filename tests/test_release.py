@@ -44,8 +44,14 @@ def test_package_has_stubs_and_no_solution_text(edition):
 def test_no_hidden_checks_anywhere(edition):
     for path in (edition / "autograder" / "checks").glob("*.py"):
         source = path.read_text()
-        assert "hidden=True" not in source, path
+        assert "hidden=True" not in source and "CHECKS.hidden" not in source, path
         assert not re.search(r'"\d+\.\d+h"', source), path
+    # What the edition's own grader would load: not one hidden check, whatever decorator declared it.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from autograder import checks, lessons\n"
+         "print(sorted(c.id for l in lessons.LESSONS if checks.available(l) for c in checks.load(l).CHECKS if c.hidden))"],
+        cwd=edition, env={**os.environ, "PYTHONPATH": str(edition)}, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
     for notebook in edition.glob("*/*.ipynb"):
         source = notebook.read_text()
         assert "BEGIN HIDDEN TESTS" not in source and "hidden=True" not in source, notebook

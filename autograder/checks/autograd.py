@@ -1,112 +1,36 @@
 """Checks for lesson 02 (course_pkg/autograd.py). References are torch's own: torch.autograd.grad,
 torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim.SGD, computed here with
 the same fixture functions the sandbox applies the student's tools to."""
+"""Checks for lesson 02 (course_pkg/autograd.py). References are torch's own: torch.autograd.grad,
+torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim.SGD, computed here with
+the same fixture functions (autograder/sandboxed/fixtures.py) the sandbox applies the student's tools to."""
 import torch
 
 from autograder import compare
-from autograder.sandboxed.probes_autograd import FUNCTIONS
-from autograder.spec import Case, CheckList, answer
+from autograder.inputs import randn
+from autograder.observation import observe
+from autograder.sandboxed.fixtures import FUNCTIONS
+from autograder.spec import CheckList, answer
 
 CHECKS = CheckList()
 LESSON = "02_autograd"
 
-GRAD_LEAK = ("x.grad is set on the caller's tensor after your call: backward() accumulated into the inputs. "
-             "Hint: work on x.detach().requires_grad_() copies and use torch.autograd.grad (it returns the "
-             "gradients instead of storing them in .grad)")
-ACCUMULATION = ("calling it a second time on the same tensors gave a different answer (exactly 2× the first?). "
-                "Hint: gradients accumulate in .grad across backward() calls; do not read them from the "
-                "caller's x.grad (use torch.autograd.grad on fresh leaves)")
+ACCUMULATION = ("gradients accumulate in .grad across backward() calls; do not read them from the caller's x.grad "
+                "(use torch.autograd.grad on fresh leaves)")
+ACCUMULATED = "the answer is exactly 2× torch's: " + ACCUMULATION
 
 
-def randn(gen, *shape, device, dtype=torch.float32, scale=1.0):
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
-
-
-def _with_hint(problem, hint):
-    if problem and "Hint:" not in problem:
-        return f"{problem}. Hint: {hint}"
-    return problem
-
-
-def _result_problem(expect, rec, atol, rtol, hints=()):
-    """expect: a tensor or a tuple of tensors; hints: [(alternative of the same structure, message)]."""
-    try:
-        got = compare.unrecord(rec)
-    except ValueError as e:
-        return str(e)
-    if isinstance(expect, torch.Tensor):
-        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, hints=hints)
-    if not isinstance(got, (tuple, list)) or len(got) != len(expect):
-        return f"expected a tuple of {len(expect)} tensors, got {compare.show(got)}"
-    for i, (e, g) in enumerate(zip(expect, got)):
-        item_hints = [(alt[i], msg) for alt, msg in hints]
-        problem = compare.tensor_problem(e, g, atol=atol, rtol=rtol, hints=item_hints)
-        if problem:
-            return f"item {i}: {problem}"
-    return None
-
-
-def _requires_grad(rec):
-    if isinstance(rec, dict) and "__tensor__" in rec:
-        return [bool(rec.get("requires_grad"))]
-    if isinstance(rec, dict) and "__seq__" in rec:
-        return [x for r in rec["__seq__"] for x in _requires_grad(r)]
-    return []
-
-
-def observed_case(target, fn, tensors, requires_grad, expect, *, after=(), kwargs=None, repeat=1,
-                  atol=1e-5, rtol=1e-5, hints=(), error_hint=None, result_hint=None, extra=None, shown=None):
+def tool_case(target, fn, tensors, requires_grad, expect, *, after=(), kwargs=None, repeat=1, atol=1e-5,
+              rtol=1e-5, hints=(), error_hint=None, result_hint=""):
     """Call target(FIXTURE fn, *tensors, *after, **kwargs) in the sandbox; compare with `expect`.
 
     Also: the caller's tensors come back untouched (values, _version, requires_grad, no .grad), a
     repeated call gives the same answer, and the results do not require grad.
     """
-    func = target.rsplit(".", 1)[1]
-    originals = [t.detach().clone() for t in tensors]
-
-    def judge(o):
-        if "call_error" in o:
-            msg = f"{func} raised {o['call_error'][:600]}"
-            hint = error_hint(o["call_error"]) if error_hint else None
-            return f"{msg}. Hint: {hint}" if hint else msg
-        first = o["results"][0]
-        problem = _result_problem(expect, first, atol, rtol, hints)
-        if problem:
-            return _with_hint(problem, result_hint) if result_hint else problem
-        if extra:
-            problem = extra(compare.unrecord(first))
-            if problem:
-                return problem
-        if any(_requires_grad(first)):
-            return (f"what {func} returned still requires grad (it is part of a graph). Hint: return "
-                    "detached results (torch.autograd.grad without create_graph does that; or .detach())")
-        for i, (g, r) in enumerate(zip(o["grads_after"], requires_grad)):
-            if g is not None:
-                return f"argument {i}: {GRAD_LEAK}"
-        for i, (now, r) in enumerate(zip(o["requires_grad_after"], requires_grad)):
-            if now != bool(r):
-                return (f"argument {i}: its requires_grad went from {bool(r)} to {now}. Hint: do not call "
-                        "requires_grad_() on the caller's tensor; work on x.detach().requires_grad_()")
-        for i, (before, now) in enumerate(zip(originals, o["values_after"])):
-            now = compare.unrecord(now)
-            if now.shape != before.shape or not torch.equal(now.to(before.device), before):
-                return f"{func} changed the values of its argument {i}; it must leave its inputs alone"
-        for i, (b, a) in enumerate(zip(o["versions_before"], o["versions_after"])):
-            if a != b:
-                return f"{func} modified its argument {i} in place (_version {b} → {a}); leave the inputs alone"
-        for k, rec in enumerate(o["results"][1:], start=2):
-            problem = _result_problem(expect, rec, atol, rtol)
-            if problem:
-                return f"call number {k}: {problem}. {ACCUMULATION}"
-        return None
-
-    if shown is None:
-        parts = [fn] + [compare.show(t) + ("" if not r else " (requires grad)") for t, r in zip(tensors, requires_grad)]
-        parts += [compare.show(a) for a in after] + [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
-        shown = f"{func}({', '.join(parts)})"
-    params = {"target": target, "fn": fn, "tensors": list(tensors), "requires_grad": list(requires_grad),
-              "after": list(after), "kwargs": kwargs or {}, "repeat": repeat}
-    return Case("probes_autograd.observed_call", params, judge, shown=shown)
+    kinds = ["leaf" if r else "plain" for r in requires_grad]
+    return observe(target, tensors, kinds, expect=expect, fixture=fn, extra=after, kwargs=kwargs, repeat=repeat,
+                   atol=atol, rtol=rtol, value_hints=hints, result_hint=result_hint, error_hint=error_hint,
+                   result_requires_grad=False, no_grad_leak=True, repeat_hint=ACCUMULATION)
 
 
 # ---- 2.1 grad_of --------------------------------------------------------------------------------
@@ -119,7 +43,7 @@ def _grads(f, xs):
 
 def _grad_of_case(fn, xs, requires_grad):
     expect = _grads(FUNCTIONS[fn], xs)
-    hints = [(tuple(2 * g for g in expect), ACCUMULATION)]
+    hints = [(tuple(2 * g for g in expect), ACCUMULATED)]
 
     def error_hint(text):
         if "does not require grad" in text:
@@ -129,8 +53,7 @@ def _grad_of_case(fn, xs, requires_grad):
             return "pass allow_unused=True to torch.autograd.grad and return zeros for unused inputs"
         return None
 
-    return observed_case("autograd.grad_of", fn, xs, requires_grad, expect, repeat=2, atol=1e-5, rtol=1e-5,
-                         hints=hints, error_hint=error_hint)
+    return tool_case("autograd.grad_of", fn, xs, requires_grad, expect, repeat=2, hints=hints, error_hint=error_hint)
 
 
 @CHECKS.add("2.1", points=2, target="autograd.grad_of")
@@ -144,7 +67,7 @@ def grad_of(gen, device):
                         [True, True])
 
 
-@CHECKS.add("2.1h", points=1, target="autograd.grad_of", hidden=True)
+@CHECKS.hidden("2.1", points=1)
 def grad_of_hidden(gen, device):
     yield _grad_of_case("sin_poly", [randn(gen, 2, 3, device=device)], [True])
     yield _grad_of_case("logsumexp_rows", [randn(gen, 3, 4, device=device, dtype=torch.float64)], [False])
@@ -172,9 +95,8 @@ def _numerical_case(fn, x, eps=None):
     hints = [(forward, "this is the forward difference (f(x+eps) − f(x)) / eps; " + PRECISION)]
 
     kwargs = {} if eps is None else {"eps": eps}
-    case = observed_case("autograd.numerical_grad", fn, [x], [False], expect, kwargs=kwargs, atol=1e-6, rtol=1e-6,
-                         hints=hints, result_hint=PRECISION)
-    return case
+    return tool_case("autograd.numerical_grad", fn, [x], [False], expect, kwargs=kwargs, atol=1e-6, rtol=1e-6,
+                     hints=hints, result_hint=PRECISION)
 
 
 @CHECKS.add("2.2", points=2, target="autograd.numerical_grad")
@@ -184,7 +106,7 @@ def numerical_grad(gen, device):
     yield _numerical_case("logsumexp_rows", randn(gen, 2, 3, device=device, dtype=torch.float64))
 
 
-@CHECKS.add("2.2h", points=1, target="autograd.numerical_grad", hidden=True)
+@CHECKS.hidden("2.2", points=1)
 def numerical_grad_hidden(gen, device):
     yield _numerical_case("cubic_sum", randn(gen, 3, 2, device=device), eps=1e-4)
     yield _numerical_case("sin_poly", randn(gen, 6, device=device, scale=2))
@@ -208,9 +130,8 @@ def _vjp_case(fn, x, v):
             return "func(x) is not a scalar: pass v as the gradient (y.backward(v) or torch.autograd.grad(y, x, v))"
         return None
 
-    return observed_case("autograd.vjp", fn, [x], [False], expect, after=[v], atol=1e-5, rtol=1e-5, hints=hints,
-                         error_hint=error_hint,
-                         result_hint="return the pair (func(x) detached, vjp), as torch.autograd.functional.vjp does")
+    return tool_case("autograd.vjp", fn, [x], [False], expect, after=[v], hints=hints, error_hint=error_hint,
+                     result_hint="return the pair (func(x) detached, vjp), as torch.autograd.functional.vjp does")
 
 
 @CHECKS.add("2.3", points=2, target="autograd.vjp")
@@ -221,7 +142,7 @@ def vjp(gen, device):
                     randn(gen, 3, 3, device=device, dtype=torch.float64))
 
 
-@CHECKS.add("2.3h", points=1, target="autograd.vjp", hidden=True)
+@CHECKS.hidden("2.3", points=1)
 def vjp_hidden(gen, device):
     yield _vjp_case("mix", randn(gen, 7, device=device, scale=2), randn(gen, 7, device=device))
     yield _vjp_case("project", randn(gen, 6, device=device, dtype=torch.float64),
@@ -243,18 +164,15 @@ def _jacobian_case(fn, x):
     transposed = flat.T.reshape(x_shape + y_shape)
     hints = [(transposed, TRANSPOSED)]
 
-    case = observed_case("autograd.jacobian", fn, [x], [False], expect, atol=1e-5, rtol=1e-5, hints=hints)
+    case = tool_case("autograd.jacobian", fn, [x], [False], expect, hints=hints)
     plain_judge = case.judge
 
     def judge(o):
         problem = plain_judge(o)
-        if problem and "Hint:" not in problem and "results" in o and o["results"]:
-            try:
-                got = compare.unrecord(o["results"][0])
-            except ValueError:
-                return problem
+        if problem and not problem.hint and o["results"]:
+            got = compare.unrecord(o["results"][0])
             if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(x_shape + y_shape) and ny:
-                return f"{problem}. Hint: {TRANSPOSED}"
+                return problem.with_hint(TRANSPOSED)
         return problem
 
     case.judge = judge
@@ -268,7 +186,7 @@ def jacobian(gen, device):
     yield _jacobian_case("matrix_square", randn(gen, 2, 2, device=device, dtype=torch.float64))
 
 
-@CHECKS.add("2.4h", points=1, target="autograd.jacobian", hidden=True)
+@CHECKS.hidden("2.4", points=1)
 def jacobian_hidden(gen, device):
     yield _jacobian_case("mix", randn(gen, 6, device=device, dtype=torch.float64))
     yield _jacobian_case("project", randn(gen, 3, device=device))
@@ -305,10 +223,10 @@ def _gd_case(fn, w0, lr, steps):
             return "an in-place update of a leaf that requires grad must run under torch.no_grad()"
         return None
 
-    return observed_case("autograd.gradient_descent", fn, [w0], [False], expect, after=[lr, steps], atol=1e-5,
-                         rtol=1e-4, hints=hints, error_hint=error_hint,
-                         result_hint=("return torch.stack([w0, w1, ..., w_steps]) (steps + 1 rows), each update "
-                                      "w -= lr * w.grad under torch.no_grad(), then zero the gradient"))
+    return tool_case("autograd.gradient_descent", fn, [w0], [False], expect, after=[lr, steps], atol=1e-5,
+                     rtol=1e-4, hints=hints, error_hint=error_hint,
+                     result_hint=("return torch.stack([w0, w1, ..., w_steps]) (steps + 1 rows), each update "
+                                  "w -= lr * w.grad under torch.no_grad(), then zero the gradient"))
 
 
 @CHECKS.add("2.5", points=3, target="autograd.gradient_descent")
@@ -319,7 +237,7 @@ def gradient_descent(gen, device):
     yield _gd_case("regression", randn(gen, 3, device=device, dtype=torch.float64), 0.1, 20)
 
 
-@CHECKS.add("2.5h", points=1, target="autograd.gradient_descent", hidden=True)
+@CHECKS.hidden("2.5", points=1)
 def gradient_descent_hidden(gen, device):
     yield _gd_case("rosenbrock", randn(gen, 2, device=device, scale=0.5), 0.005, 30)
     yield _gd_case("regression", randn(gen, 5, device=device), 0.05, 12)
@@ -343,12 +261,12 @@ def _example_accumulated():
     return x.grad
 
 
-@CHECKS.add("2.a", points=1, hidden=True, cuda=False, title="predict: x1.grad in the notes' two-vector example")
+@CHECKS.answer("2.a", hidden=True, title="predict: x1.grad in the notes' two-vector example")
 def predict_x1_grad(gen, device):
     yield answer(LESSON, "answer_x1_grad", expect=_example_two_vectors(), shown="your prediction `answer_x1_grad`")
 
 
-@CHECKS.add("2.b", points=1, hidden=True, cuda=False, title="predict: an accumulated gradient")
+@CHECKS.answer("2.b", hidden=True, title="predict: an accumulated gradient")
 def predict_accumulated(gen, device):
     yield answer(LESSON, "answer_accumulated", expect=_example_accumulated(),
                  shown="your prediction `answer_accumulated`")

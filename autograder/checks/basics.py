@@ -1,8 +1,9 @@
 """Checks for lesson 00 (course_pkg/basics.py)."""
 import torch
 
-from autograder.spec import Case, CheckList, answer, call
 from autograder import compare
+from autograder.results import Failure
+from autograder.spec import Case, CheckList, answer, call
 
 CHECKS = CheckList()
 
@@ -11,8 +12,9 @@ def _device_judge(expected: str):
     def judge(outcome):
         got = compare.unrecord(outcome["value"])
         if not isinstance(got, torch.device):
-            return f"expected torch.device('{expected}'), got {compare.show(got)}: return a torch.device, not a string"
-        return None if got == torch.device(expected) else f"expected torch.device('{expected}'), got {got!r}"
+            return Failure(f"expected torch.device('{expected}'), got {compare.show(got)}",
+                           "return a torch.device, not a string")
+        return None if got == torch.device(expected) else Failure(f"expected torch.device('{expected}'), got {got!r}")
     return judge
 
 
@@ -41,7 +43,7 @@ def tensor_summary(gen, device):
     yield call("basics.tensor_summary", scalar, expect=_summary(scalar))
 
 
-@CHECKS.add("0.a", points=1, cuda=False)
+@CHECKS.answer("0.a")
 def answer_default_device(gen, device):
     # The string str() gives for the device of a tensor made without device=..., in this (trusted) process.
     yield answer("00_basics", "answer_default_device", expect=str(torch.zeros(1).device))

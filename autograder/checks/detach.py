@@ -1,11 +1,13 @@
 """Checks for lesson 05 (course_pkg/detach.py and the notebook's prediction cells).
 
-Gradients are torch's own, computed here; the gradient probe is lesson 04's.
+Gradients are torch's own, computed here, through the shared autograd observation.
 """
 import torch
 
 from autograder import compare
-from autograder.checks.inplace import call_error_problem, grad_case, grad_output_for, randn
+from autograder.inputs import mask, randn
+from autograder.observation import call_error, grad_output_for, gradient_case
+from autograder.results import Failure
 from autograder.spec import Case, CheckList, answer
 
 CHECKS = CheckList()
@@ -30,13 +32,13 @@ def _ste_case(x, gen):
     g = grad_output_for(torch.round, [x], gen)
     hints = {0: [(torch.zeros_like(x), "the gradient is zero everywhere: that is torch.round's own derivative. "
                                        "Pass the gradient straight through: x + (torch.round(x) - x).detach()")]}
-    return grad_case("detach.straight_through_round", _StraightThrough.apply, [x], ["leaf"], g, grad_hints=hints,
-                     names=["input x"], atol=0, rtol=0, value_hints=[(x, "the value must be rounded")])
+    return gradient_case("detach.straight_through_round", _StraightThrough.apply, [x], ["leaf"], g, grad_hints=hints,
+                         names=["input x"], atol=0, rtol=0, value_hints=[(x, "the value must be rounded")])
 
 
 def _ties(gen, device, dtype=torch.float32):
     fixed = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -2.7, 2.7, 0.2, -0.2], dtype=dtype)
-    return torch.cat([fixed, (torch.randn(6, generator=gen, dtype=torch.float64) * 4).to(dtype)]).to(device)
+    return torch.cat([fixed, randn(gen, 6, device="cpu", dtype=dtype, scale=4)]).to(device)
 
 
 @CHECKS.add("5.1", points=2, target="detach.straight_through_round")
@@ -45,7 +47,7 @@ def straight_through_round(gen, device):
     yield _ste_case(randn(gen, 3, 4, device=device, scale=5, dtype=torch.float64), gen)
 
 
-@CHECKS.add("5.1h", points=1, target="detach.straight_through_round", hidden=True)
+@CHECKS.hidden("5.1", points=1)
 def straight_through_round_hidden(gen, device):
     yield _ste_case(randn(gen, 4, 5, device=device, scale=10), gen)
 
@@ -58,28 +60,27 @@ def _numpy_case(t, kind, pretend_cuda):
     def judge(o):
         if "call_error" in o:
             text = o["call_error"]
-            msg = call_error_problem("to_numpy", text)
+            hint = None
             if "requires grad" in text:
-                msg += ". Hint: .numpy() refuses a tensor that requires grad: detach() it first"
+                hint = ".numpy() refuses a tensor that requires grad: detach() it first"
             elif "cuda" in text or "cpu()" in text:
-                msg += (". Hint: .numpy() on a CUDA tensor fails: copy it to the CPU first "
-                        "(t.detach().cpu().numpy())")
-            return msg
+                hint = ".numpy() on a CUDA tensor fails: copy it to the CPU first (t.detach().cpu().numpy())"
+            return call_error("to_numpy", text, lambda _: hint)
         if o["type"] != "numpy.ndarray":
-            extra = ""
-            if o["returned"] and isinstance(o["returned"], dict) and o["returned"].get("requires_grad"):
-                extra = " that still requires grad and keeps the graph"
-            return (f"to_numpy returned a {o['type']}{extra}, not a numpy.ndarray. Hint: finish with .numpy() "
-                    "after detach() and cpu()")
+            returned = o["returned"]
+            extra = (" that still requires grad and keeps the graph"
+                     if isinstance(returned, dict) and returned.get("requires_grad") else "")
+            return Failure(f"to_numpy returned a {o['type']}{extra}, not a numpy.ndarray",
+                           "finish with .numpy() after detach() and cpu()")
         rg_before, rg_after = o["input_requires_grad"]
         if rg_before != rg_after:
-            return ("to_numpy switched requires_grad off on the caller's tensor. Hint: use t.detach(), which makes a "
-                    "new tensor and leaves t alone")
+            return Failure("to_numpy switched requires_grad off on the caller's tensor",
+                           "use t.detach(), which makes a new tensor and leaves t alone")
         v_before, v_after = o["input_version"]
         if v_before != v_after:
-            return "to_numpy modified its input in place. Hint: leave the input alone"
+            return Failure("to_numpy modified its input in place", "leave the input alone")
         problem = compare.tensor_problem(expect, compare.unrecord(o["values"]))
-        return f"wrong array: {problem}" if problem else None
+        return problem.within("wrong array: ") if problem else None
 
     where = "a (simulated) CUDA tensor" if pretend_cuda else f"a {t.device.type} tensor"
     return Case("probes_detach.to_numpy", {"target": "detach.to_numpy", "t": t, "kind": kind,
@@ -104,7 +105,7 @@ def to_numpy(gen, device):
     yield _numpy_case(randn(gen, 2, 3, device=device, dtype=torch.float64), "leaf", device.type == "cpu")
 
 
-@CHECKS.add("5.2h", points=1, target="detach.to_numpy", hidden=True)
+@CHECKS.hidden("5.2", points=1)
 def to_numpy_hidden(gen, device):
     yield from _numpy_cases(gen, device, [(4, 3), (6,)])
 
@@ -115,29 +116,25 @@ def _masked_ref(x, mask):
     return torch.where(mask, x, x.detach())
 
 
-def _masked_case(x, mask, gen):
-    g = grad_output_for(_masked_ref, [x, mask], gen)
-    value_hints = [(x * mask, "you masked the value: the result must equal x everywhere; only the gradient is "
+def _masked_case(x, m, gen):
+    g = grad_output_for(_masked_ref, [x, m], gen)
+    value_hints = [(x * m, "you masked the value: the result must equal x everywhere; only the gradient is "
                               "masked (torch.where(mask, x, x.detach()))")]
-    grad_hints = {0: [(g * ~mask, "the mask is inverted: gradient must flow where mask is True"),
+    grad_hints = {0: [(g * ~m, "the mask is inverted: gradient must flow where mask is True"),
                       (g.expand_as(x).clone(), "the gradient is not masked at all")]}
-    return grad_case("detach.masked_gradient", _masked_ref, [x, mask], ["leaf", "plain"], g, atol=0, rtol=0,
-                     value_hints=value_hints, grad_hints=grad_hints, names=["input x", "mask"])
-
-
-def _mask(gen, *shape, device):
-    return (torch.rand(*shape, generator=gen) < 0.5).to(device)
+    return gradient_case("detach.masked_gradient", _masked_ref, [x, m], ["leaf", "plain"], g, atol=0, rtol=0,
+                         value_hints=value_hints, grad_hints=grad_hints, names=["input x", "mask"])
 
 
 @CHECKS.add("5.3", points=2, target="detach.masked_gradient")
 def masked_gradient(gen, device):
-    yield _masked_case(randn(gen, 3, 5, device=device), _mask(gen, 3, 5, device=device), gen)
-    yield _masked_case(randn(gen, 4, 3, device=device, dtype=torch.float64), _mask(gen, 1, 3, device=device), gen)
+    yield _masked_case(randn(gen, 3, 5, device=device), mask(gen, 3, 5, device=device), gen)
+    yield _masked_case(randn(gen, 4, 3, device=device, dtype=torch.float64), mask(gen, 1, 3, device=device), gen)
 
 
-@CHECKS.add("5.3h", points=1, target="detach.masked_gradient", hidden=True)
+@CHECKS.hidden("5.3", points=1)
 def masked_gradient_hidden(gen, device):
-    yield _masked_case(randn(gen, 2, 6, device=device), _mask(gen, 2, 6, device=device), gen)
+    yield _masked_case(randn(gen, 2, 6, device=device), mask(gen, 2, 6, device=device), gen)
 
 
 # ---- in-notebook predictions (graded hidden) -----------------------------------------------------
@@ -177,21 +174,21 @@ def _prediction(name, example):
     return answer(LESSON, name, expect=example(), shown=f"your prediction `{name}`")
 
 
-@CHECKS.add("5.a", points=1, hidden=True, cuda=False, title="predict: y = x**2 and z = x**3")
+@CHECKS.answer("5.a", hidden=True, title="predict: y = x**2 and z = x**3")
 def predict_both(gen, device):
     yield _prediction("answer_both", _example_both)
 
 
-@CHECKS.add("5.b", points=1, hidden=True, cuda=False, title="predict: z computed from x.detach()")
+@CHECKS.answer("5.b", hidden=True, title="predict: z computed from x.detach()")
 def predict_detached(gen, device):
     yield _prediction("answer_detached", _example_detached)
 
 
-@CHECKS.add("5.c", points=1, hidden=True, cuda=False, title="predict: after x.detach = tensor")
+@CHECKS.answer("5.c", hidden=True, title="predict: after x.detach = tensor")
 def predict_detach_attribute(gen, device):
     yield _prediction("answer_detach_attribute", _example_detach_attribute)
 
 
-@CHECKS.add("5.d", points=1, hidden=True, cuda=False, title="predict: after x.data = tensor")
+@CHECKS.answer("5.d", hidden=True, title="predict: after x.data = tensor")
 def predict_data(gen, device):
     yield _prediction("answer_data", _example_data)

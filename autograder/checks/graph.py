@@ -1,78 +1,36 @@
 """Checks for lesson 03 (course_pkg/graph.py). References: torch's builtin operations and their
-gradients (computed here), and a reference walk of the grad_fn graph built here from the same inputs.
-gradcheck also runs in the sandbox, but its verdict is only an extra observation: the pass/fail on
-gradients is decided here, against torch's own."""
+gradients (computed here), and a reference walk of the grad_fn graph built here from the same inputs
+with the same builders (autograder/sandboxed/fixtures.py). gradcheck also runs in the sandbox, but its
+verdict is only an extra observation: the pass/fail on gradients is decided here, against torch's own."""
 import networkx as nx
 import torch
 import torch.nn.functional as F
 
 from autograder import compare
-from autograder.sandboxed.probes_graph import BUILDERS, reference_walk
-from autograder.spec import Case, CheckList, answer
+from autograder.inputs import away_from_zero, grad_output_like, randn, with_zeros
+from autograder.observation import observe, reference
+from autograder.results import Failure
+from autograder.sandboxed.fixtures import BUILDERS
+from autograder.spec import CheckList, answer
 
 CHECKS = CheckList()
 LESSON = "03_graph"
 
 
-def randn(gen, *shape, device, dtype=torch.float32, scale=1.0):
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
-
-
-def away_from_zero(x):
-    return x + torch.sign(x) * 0.05
-
-
 def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None, needs_input_grad=False,
-                  gradcheck=True, atol=1e-5, rtol=1e-5, names=None, shown=None):
+                  gradcheck=True, atol=1e-5, rtol=1e-5, names=None):
     """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin)."""
-    func = target.rsplit(".", 1)[1]
-    names = names or [f"input {i}" for i in range(len(inputs))]
-    leaves = [t.detach().clone().requires_grad_(bool(r)) for t, r in zip(inputs, requires_grad)]
-    out = ref_fn(*leaves)
-    g = randn(gen, *out.shape, device=out.device, dtype=out.dtype)
-    wanted = [l for l, r in zip(leaves, requires_grad) if r]
-    grads = iter(torch.autograd.grad(out, wanted, g))
-    expect_grads = [next(grads) if r else None for r in requires_grad]
-    expect = out.detach()
+    kinds = ["leaf" if r else "plain" for r in requires_grad]
+    with torch.no_grad():
+        g = grad_output_like(gen, ref_fn(*inputs))
+    expect, expect_grads = reference(ref_fn, inputs, kinds, g)
     hints = {i: fn(g, *[t.detach() for t in inputs]) for i, fn in (grad_hints or {}).items()}
-
-    def judge(o):
-        if "call_error" in o:
-            return f"{func}.apply raised {o['call_error'][:600]}"
-        problem = compare.tensor_problem(expect, compare.unrecord(o["value"]), atol=atol, rtol=rtol)
-        if problem:
-            return f"wrong value: {problem}"
-        if not o["value"].get("requires_grad"):
-            return ("the output does not require grad. Hint: call the Function through "
-                    f"{func}.apply(...), and do not detach inside forward's result")
-        if o["backward_error"]:
-            return f"backward raised {o['backward_error'][:600]}"
-        for i, e in enumerate(expect_grads):
-            if e is None:
-                continue
-            got = o["grads"][i]
-            if got is None:
-                return f"no gradient reached {names[i]}. Hint: backward returns one gradient per forward input, in order"
-            problem = compare.tensor_problem(e, compare.unrecord(got), atol=atol, rtol=rtol, hints=hints.get(i, ()))
-            if problem:
-                return f"wrong gradient for {names[i]}: {problem}"
-        if needs_input_grad and o["returned"] is not None:
-            for i, r in enumerate(requires_grad):
-                if not r and i < len(o["returned"]) and o["returned"][i] is not None:
-                    return (f"{names[i]} does not require grad, yet backward computed a gradient for it. Hint: "
-                            f"honour ctx.needs_input_grad: if not ctx.needs_input_grad[{i}], return None in its "
-                            "place and skip the work")
-        if o["gradcheck"] is False:
-            return (f"torch.autograd.gradcheck (float64) failed: {(o['gradcheck_error'] or '')[:500]}. Hint: the "
-                    "backward must match the numerical derivative of forward in float64 too (no hard-coded dtypes)")
-        return None
-
-    if shown is None:
-        args = ", ".join(compare.show(t) + (" (requires grad)" if r else "") for t, r in zip(inputs, requires_grad))
-        shown = f"{func}.apply({args}), backward with a random grad_output"
-    params = {"target": target, "inputs": list(inputs), "requires_grad": list(requires_grad), "grad_output": g,
-              "gradcheck": gradcheck}
-    return Case("probes_graph.function_check", params, judge, shown=shown)
+    return observe(target, inputs, kinds, apply=True, expect=expect, grad_output=g, expect_grads=expect_grads,
+                   gradcheck=gradcheck, atol=atol, rtol=rtol, names=names or [f"input {i}" for i in range(len(inputs))],
+                   inputs_unchanged=False, result_requires_grad=True, needs_input_grad=needs_input_grad,
+                   no_grad_hint=f"call the Function through {target.rsplit('.', 1)[1]}.apply(...), and do not "
+                                "detach inside forward's result",
+                   missing_grad_hint="backward returns one gradient per forward input, in order", grad_hints=hints)
 
 
 IGNORES_GRAD_OUTPUT = "this is the local derivative alone: multiply it by grad_output (the chain rule)"
@@ -109,7 +67,7 @@ def sigmoid(gen, device):
                         [True], gen, grad_hints=SIGMOID_HINTS)
 
 
-@CHECKS.add("3.3h", points=1, target="graph.Sigmoid", hidden=True)
+@CHECKS.hidden("3.3", points=1)
 def sigmoid_hidden(gen, device):
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 3, 3, device=device, scale=5)], [True], gen,
                         grad_hints=SIGMOID_HINTS)
@@ -135,7 +93,7 @@ def linear(gen, device):
     yield _linear_case(gen, device, 3, 2, 4, [True, False, False], dtype=torch.float64)   # frozen layer
 
 
-@CHECKS.add("3.4h", points=1, target="graph.Linear", hidden=True)
+@CHECKS.hidden("3.4", points=1)
 def linear_hidden(gen, device):
     yield _linear_case(gen, device, 6, 5, 2, [False, True, False])
     yield _linear_case(gen, device, 2, 3, 3, [True, True, True], dtype=torch.float64)
@@ -148,26 +106,20 @@ RELU_AT_ZERO = ("at x == 0 your gradient is grad_output; torch's convention (tor
 RELU_HINTS = {0: lambda g, x: [(g * (x >= 0), RELU_AT_ZERO), ((x > 0).to(x.dtype), IGNORES_GRAD_OUTPUT)]}
 
 
-def _with_zeros(x):
-    x = x.clone()
-    x.view(-1)[::3] = 0
-    return x
-
-
 @CHECKS.add("3.5", points=2, target="graph.ReLU")
 def relu(gen, device):
     yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 8, device=device))], [True], gen,
                         grad_hints=RELU_HINTS)
-    yield function_case("graph.ReLU", torch.relu, [_with_zeros(randn(gen, 3, 4, device=device))], [True], gen,
+    yield function_case("graph.ReLU", torch.relu, [with_zeros(randn(gen, 3, 4, device=device))], [True], gen,
                         grad_hints=RELU_HINTS, gradcheck=False)      # no derivative at 0: torch's convention
     yield function_case("graph.ReLU", torch.relu,
                         [away_from_zero(randn(gen, 2, 5, device=device, dtype=torch.float64))], [True], gen,
                         grad_hints=RELU_HINTS)
 
 
-@CHECKS.add("3.5h", points=1, target="graph.ReLU", hidden=True)
+@CHECKS.hidden("3.5", points=1)
 def relu_hidden(gen, device):
-    yield function_case("graph.ReLU", torch.relu, [_with_zeros(randn(gen, 9, device=device))], [True], gen,
+    yield function_case("graph.ReLU", torch.relu, [with_zeros(randn(gen, 9, device=device))], [True], gen,
                         grad_hints=RELU_HINTS, gradcheck=False)
 
 
@@ -181,55 +133,75 @@ def _as_graph(names, edges):
     return g
 
 
+def reference_walk(t):
+    """torch's graph of t.grad_fn, walked here: names in reverse DFS post-order, and the unique edges."""
+    if t.grad_fn is None:
+        return [], []
+    order, seen, stack = [], set(), [(t.grad_fn, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for child, _ in reversed(node.next_functions):
+            if child is not None and child not in seen:
+                stack.append((child, False))
+    order.reverse()
+    index = {n: i for i, n in enumerate(order)}
+    edges = sorted({(index[n], index[c]) for n in order for c, _ in n.next_functions if c is not None})
+    return [type(n).__name__ for n in order], edges
+
+
 def _walk_case(builder, inputs, requires_grad):
     leaves = [t.detach().clone().requires_grad_(bool(r)) for t, r in zip(inputs, requires_grad)]
     ref_names, ref_edges = reference_walk(BUILDERS[builder](*leaves))
-    reference = _as_graph(ref_names, ref_edges)
-    shared = [ref_names[n] for n in reference if reference.in_degree(n) > 1]
+    reference_graph = _as_graph(ref_names, ref_edges)
+    shared = [ref_names[n] for n in reference_graph if reference_graph.in_degree(n) > 1]
 
     def judge(o):
-        if "call_error" in o:
-            return f"graph_nodes raised {o['call_error'][:600]}"
-        try:
-            got = compare.unrecord(o["value"])
-        except ValueError as e:
-            return str(e)
+        if o["call_error"] is not None:
+            return Failure(f"graph_nodes raised {o['call_error'][:600]}")
+        got = compare.unrecord(o["results"][0]) if o["results"] else None
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return f"expected (names, edges), got {compare.show(got)}"
+            return Failure(f"expected (names, edges), got {compare.show(got)}")
         names, edges = got
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            return f"names must be a list of strings, got {compare.show(names)}"
+            return Failure(f"names must be a list of strings, got {compare.show(names)}")
         pairs = set()
         for e in edges if isinstance(edges, (list, tuple)) else [None]:
             if (not isinstance(e, (list, tuple)) or len(e) != 2 or not all(type(k) is int for k in e)
                     or not all(0 <= k < len(names) for k in e)):
-                return f"edges must be a list of (i, j) index pairs into names; found {compare.show(e)}"
+                return Failure(f"edges must be a list of (i, j) index pairs into names; found {compare.show(e)}")
             pairs.add(tuple(e))
         if len(names) != len(ref_names):
             msg = f"you listed {len(names)} nodes; torch's graph has {len(ref_names)}: {ref_names}"
             if len(names) > len(ref_names) and shared:
-                msg += (f". Hint: a node reached along several paths (here {', '.join(sorted(set(shared)))}) must be "
-                        "listed once: remember the nodes already seen, compared by identity (`is`/id()), not by name")
-            elif len(names) < len(ref_names):
-                msg += (". Hint: different nodes can have the same name (two MulBackward0); compare nodes by "
-                        "identity, not by name, and follow every entry of next_functions")
-            return msg
+                return Failure(msg, f"a node reached along several paths (here {', '.join(sorted(set(shared)))}) "
+                                    "must be listed once: remember the nodes already seen, compared by identity "
+                                    "(`is`/id()), not by name")
+            if len(names) < len(ref_names):
+                return Failure(msg, "different nodes can have the same name (two MulBackward0); compare nodes by "
+                                    "identity, not by name, and follow every entry of next_functions")
+            return Failure(msg)
         if sorted(names) != sorted(ref_names):
-            return f"the node names differ: you have {sorted(names)}, torch's graph has {sorted(ref_names)}"
+            return Failure(f"the node names differ: you have {sorted(names)}, torch's graph has {sorted(ref_names)}")
         for i, j in sorted(pairs):
             if i >= j:
-                return (f"the order is not topological: edge ({i}, {j}) goes from {names[i]} back to {names[j]}. "
-                        "Hint: every node must come before the nodes in its next_functions (names[0] is t.grad_fn)")
-        if not nx.is_isomorphic(_as_graph(names, sorted(pairs)), reference,
+                return Failure(f"the order is not topological: edge ({i}, {j}) goes from {names[i]} back to "
+                               f"{names[j]}", "every node must come before the nodes in its next_functions "
+                               "(names[0] is t.grad_fn)")
+        if not nx.is_isomorphic(_as_graph(names, sorted(pairs)), reference_graph,
                                 node_match=lambda a, b: a["name"] == b["name"]):
-            return (f"the edges do not match torch's graph: you gave {sorted(pairs)}; torch's graph, in one "
-                    f"topological order, is {list(zip(ref_names))} with edges {ref_edges}")
+            return Failure(f"the edges do not match torch's graph: you gave {sorted(pairs)}; torch's graph, in one "
+                           f"topological order, is {list(zip(ref_names))} with edges {ref_edges}")
         return None
 
-    args = ", ".join(compare.show(t) + (" (requires grad)" if r else "") for t, r in zip(inputs, requires_grad))
-    return Case("probes_graph.walk", {"target": "graph.graph_nodes", "builder": builder, "inputs": list(inputs),
-                                      "requires_grad": list(requires_grad)}, judge,
-                shown=f"graph_nodes of the `{builder}` graph built from {args}")
+    kinds = ["leaf" if r else "plain" for r in requires_grad]
+    return observe("graph.graph_nodes", inputs, kinds, build=builder, judge=judge)
 
 
 @CHECKS.add("3.6", points=3, target="graph.graph_nodes")
@@ -242,7 +214,7 @@ def graph_nodes(gen, device):
     yield _walk_case("chain", [randn(gen, 3, device=device)], [False])          # no graph at all: ([], [])
 
 
-@CHECKS.add("3.6h", points=1, target="graph.graph_nodes", hidden=True)
+@CHECKS.hidden("3.6", points=1)
 def graph_nodes_hidden(gen, device):
     yield _walk_case("diamond", [randn(gen, 3, device=device), randn(gen, 3, device=device)], [True, True])
     yield _walk_case("mlp", [randn(gen, 2, 3, device=device), randn(gen, 3, 3, device=device),
@@ -251,7 +223,7 @@ def graph_nodes_hidden(gen, device):
 
 # ---- in-notebook answer (graded hidden) ------------------------------------------------------------
 
-@CHECKS.add("3.a", points=1, hidden=True, cuda=False, title="predict: the gradient through a data-dependent loop")
+@CHECKS.answer("3.a", hidden=True, title="predict: the gradient through a data-dependent loop")
 def predict_dynamic(gen, device):
     yield answer(LESSON, "answer_dynamic_grad", expect=_example_dynamic(), shown="your prediction `answer_dynamic_grad`")
 

@@ -1,25 +1,14 @@
 """Checks for lesson 01 (course_pkg/tensors.py): every reference is the torch builtin itself."""
 import torch
 
+from autograder.inputs import INF, randn, ties
 from autograder.spec import CheckList, answer, call
 
 CHECKS = CheckList()
-INF = float("inf")
-
-
-def randn(gen, *shape, device, scale=1.0, dtype=torch.float32):
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
-
-
-def awkward(gen, device, dtype=torch.float32):
-    """Negative numbers, exact ties, zeros, integers, and random values: where rounding goes wrong."""
-    fixed = torch.tensor([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -2.7, 2.7, -2.0, 0.0, 7.0, -0.25, 0.75],
-                         dtype=dtype)
-    return torch.cat([fixed, (torch.randn(17, generator=gen, dtype=torch.float64) * 10).to(dtype)]).to(device)
 
 
 def _rounding_cases(gen, device, name, reference, hints):
-    inputs = [awkward(gen, device), awkward(gen, device, torch.float64),
+    inputs = [ties(gen, device), ties(gen, device, torch.float64),
               randn(gen, 4, 6, device=device, scale=5)[:, ::2],          # non-contiguous
               torch.empty(0, 3, device=device)]
     for x in inputs:
@@ -59,7 +48,7 @@ def round_half_even(gen, device):
     yield from _rounding_cases(gen, device, "round_half_even", torch.round, _round_hints)
 
 
-@CHECKS.add("1.4h", points=1, target="tensors.round_half_even", forbid=("round",), hidden=True)
+@CHECKS.hidden("1.4", points=1)
 def round_half_even_hidden(gen, device):
     ties = (torch.randint(-50, 50, (64,), generator=gen) + 0.5).to(device)
     noise = randn(gen, 64, device=device, scale=30)
@@ -91,7 +80,7 @@ def py_remainder(gen, device):
         yield _remainder_case(a, b)
 
 
-@CHECKS.add("1.5h", points=1, target="tensors.py_remainder", forbid=("remainder", "%"), hidden=True)
+@CHECKS.hidden("1.5", points=1)
 def py_remainder_hidden(gen, device):
     for a, b in list(_remainder_cases(gen, device, 3))[2:]:
         yield _remainder_case(a, b)
@@ -124,7 +113,7 @@ def matmul(gen, device):
                                                                                    dtype=torch.float64))
 
 
-@CHECKS.add("1.6h", points=1, target="tensors.matmul", forbid=MATMUL_FORBID, hidden=True)
+@CHECKS.hidden("1.6", points=1)
 def matmul_hidden(gen, device):
     for _ in range(4):
         batch = tuple(int(s) for s in torch.randint(1, 4, (int(torch.randint(0, 3, (1,), generator=gen)),),
@@ -161,8 +150,7 @@ def vector_norm(gen, device):
     yield _norm_case(signs, dict(ord=-INF, dim=1))
 
 
-@CHECKS.add("1.7h", points=1, target="tensors.vector_norm", forbid=("norm", "linalg_vector_norm", "vector_norm"),
-            hidden=True)
+@CHECKS.hidden("1.7", points=1)
 def vector_norm_hidden(gen, device):
     x = randn(gen, 2, 3, 4, 2, device=device, scale=4)
     for kw in (dict(ord=2.5, dim=(1, 3), keepdim=True), dict(ord=INF, dim=-2), dict(ord=1, dim=(0, -1))):
@@ -184,7 +172,7 @@ def gather(gen, device):
     yield _gather_case(cube, 2, torch.empty(3, 4, 0, dtype=torch.long, device=device))
 
 
-@CHECKS.add("1.8h", points=1, target="tensors.gather", forbid=("gather", "take_along_dim"), hidden=True)
+@CHECKS.hidden("1.8", points=1)
 def gather_hidden(gen, device):
     inp = randn(gen, 5, 3, 4, device=device)
     for dim in (0, 1, 2, -2):
@@ -217,7 +205,7 @@ def histc(gen, device):
     yield _histc_case(randn(gen, 50, device=device, dtype=torch.float64), bins=7, min=-1, max=1)
 
 
-@CHECKS.add("1.9h", points=1, target="tensors.histc", forbid=("histc", "histogram"), hidden=True)
+@CHECKS.hidden("1.9", points=1)
 def histc_hidden(gen, device):
     x = torch.randint(-8, 9, (300,), generator=gen).to(torch.float32).to(device) / 2
     yield _histc_case(x, bins=8, min=-2, max=2)
@@ -244,7 +232,7 @@ def to_nchw(gen, device):
 LESSON = "01_tensors"
 
 
-@CHECKS.add("1.a", points=1, cuda=False)
+@CHECKS.answer("1.a")
 def answer_ties(gen, device):
     x = torch.tensor([0.5, 1.5, 2.5, -2.5])
     yield answer(LESSON, "answer_ties", expect=torch.round(x),
@@ -252,7 +240,7 @@ def answer_ties(gen, device):
                         (torch.sign(x) * torch.floor(x.abs() + 0.5), TIES_TO_EVEN)])
 
 
-@CHECKS.add("1.b", points=1, cuda=False)
+@CHECKS.answer("1.b")
 def answer_median(gen, device):
     x = torch.tensor([4.0, 1.0, 3.0, 2.0])
     yield answer(LESSON, "answer_median", expect=torch.median(x),
@@ -262,7 +250,7 @@ def answer_median(gen, device):
                                    "average the two middle values as numpy.median does")])
 
 
-@CHECKS.add("1.c", points=1, cuda=False)
+@CHECKS.answer("1.c")
 def answer_fmod_vs_remainder(gen, device):
     a = torch.tensor([-7.0, -7.0])
     yield answer(LESSON, "answer_fmod_vs_remainder",

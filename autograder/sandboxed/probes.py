@@ -2,14 +2,18 @@
 
 A probe returns plain data only (`record` below): the judge, in the trusted process, decides.
 Each probe is named by the trusted checks module in a case's request; its parameters arrive as
-tensors and plain data, with `{"__fixture__": name}` standing for a callable from FIXTURES (a
-function cannot cross the process boundary, a name can).
+tensors and plain data (a function cannot cross the process boundary: fixtures are named).
+
+`observe` is the one observation of autograd behaviour every lesson shares; a lesson adds a probe
+module (`probes_<lesson>.py`) only for a genuinely new kind of observation.
 """
 import os
 import signal
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+import fixtures
 
 PID = os.getpid()       # the runner's: imported before any student code runs
 ISOLATED = False        # set by the runner when it runs inside bubblewrap
@@ -78,34 +82,11 @@ class OpLog(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-FIXTURES = {}
-
-
-def fixture(fn):
-    FIXTURES[fn.__name__] = fn
-    return fn
-
-
-def materialize(value):
-    """Replace {"__fixture__": "name"} (from FIXTURES) or {"__fixture__": "module.name"} by the callable."""
-    if isinstance(value, dict) and "__fixture__" in value:
-        module, _, name = value["__fixture__"].rpartition(".")
-        if module:
-            import importlib
-            return getattr(importlib.import_module(module), name)
-        return FIXTURES[name]
-    if isinstance(value, list):
-        return [materialize(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(materialize(v) for v in value)
-    return value
-
-
 def call(ctx, target, args=(), kwargs=None, trace=False):
     """Call target(*args, **kwargs); record the result, the arguments afterwards and the ops used."""
     fn = ctx.resolve(target)
-    args = materialize(list(args))
-    kwargs = {k: materialize(v) for k, v in (kwargs or {}).items()}
+    args = list(args)
+    kwargs = dict(kwargs or {})
     log = OpLog()
     if trace:
         with log:
@@ -113,6 +94,106 @@ def call(ctx, target, args=(), kwargs=None, trace=False):
     else:
         value = fn(*args, **kwargs)
     return {"value": record(value), "args_after": record(list(args)), "ops": sorted(log.ops)}
+
+
+def _fresh(inputs, kinds):
+    """Fresh copies of the inputs. kinds[i]: "plain" (no grad), "leaf" (a leaf requiring grad) or
+    "nonleaf" (leaf.clone(): requires grad, not a leaf). Returns (args, leaves): leaves[i] is where
+    input i's gradient lands (None for plain)."""
+    args, leaves = [], []
+    for t, kind in zip(inputs, kinds):
+        if kind == "plain" or not isinstance(t, torch.Tensor):
+            args.append(t.detach().clone() if isinstance(t, torch.Tensor) else t)
+            leaves.append(None)
+            continue
+        leaf = t.detach().clone().requires_grad_(True)
+        leaves.append(leaf)
+        args.append(leaf if kind == "leaf" else leaf.clone())
+    return args, leaves
+
+
+def _versions(args):
+    return [int(a._version) if isinstance(a, torch.Tensor) else None for a in args]
+
+
+def _grads(leaves):
+    return [record(l.grad) if l is not None and l.grad is not None else None for l in leaves]
+
+
+def observe(ctx, target, inputs, kinds, grad_output=None, apply=False, fixture=None, build=None,
+            extra=(), kwargs=None, repeat=1, gradcheck=False):
+    """The one autograd observation: call the student's code on fresh inputs and record what happened.
+
+    The call is `target(*args, *extra, **kwargs)`, args made from `inputs` by `kinds` (see _fresh);
+    with `fixture` (a function of fixtures.py) passed first, with `build` (a graph builder of
+    fixtures.py) turning the args into the single argument, with `apply` calling a
+    torch.autograd.Function's apply. The call is made `repeat` times on the same args. Then, if
+    `grad_output` is given and the result is a tensor that requires grad, backward(grad_output).
+
+    Recorded, one schema for every lesson (the judge decides what matters): the results, the error a
+    call raised, each arg's _version before and after, whether the result *is* an arg, the args
+    afterwards (values, requires_grad), the leaves' .grad after the call and after backward, the error
+    backward raised, which gradients a Function's backward returned, and
+    gradcheck's outcome in float64.
+    """
+    fn = ctx.resolve(target)
+    returned = []
+    if apply:
+        if not (isinstance(fn, type) and issubclass(fn, torch.autograd.Function)):
+            raise TypeError(f"{target} is not a torch.autograd.Function subclass")
+        cls = fn
+
+        class Spy(cls):
+            @staticmethod
+            def backward(ctx_, *grads):
+                result = cls.backward(ctx_, *grads)
+                items = result if isinstance(result, tuple) else (result,)
+                returned.append([None if g is None else bool(isinstance(g, torch.Tensor)) for g in items])
+                return result
+        fn = Spy.apply
+    args, leaves = _fresh(inputs, kinds)
+    head = [fixtures.FIXTURES[fixture]] if fixture else []
+    tail = [e.detach().clone() if isinstance(e, torch.Tensor) else e for e in extra]
+    out = {"results": [], "call_error": None, "versions_before": _versions(args), "is_input": [False] * len(args),
+           "backward_error": None, "grads": [None] * len(args), "backward_returned": None,
+           "gradcheck": None, "gradcheck_error": None}
+    values = []
+    try:
+        call_args = [fixtures.FIXTURES[build](*args)] if build else args
+        for _ in range(repeat):
+            values.append(fn(*head, *call_args, *tail, **(kwargs or {})))
+            out["results"].append(record(values[-1]))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        out["call_error"] = error_text(e)
+    out.update({"versions_after": _versions(args), "args_after": record(list(args)),
+                "requires_grad_after": [bool(a.requires_grad) if isinstance(a, torch.Tensor) else None for a in args],
+                "grads_after_call": _grads(leaves)})
+    if out["call_error"] is not None or not values:
+        return out
+    first = values[0]
+    out["is_input"] = [first is a for a in args]
+    if grad_output is not None and type(first) is torch.Tensor and first.requires_grad:
+        try:
+            first.backward(grad_output)
+        except NotImplementedError:
+            raise
+        except Exception as e:     # the "modified by an inplace operation" error lands here
+            out["backward_error"] = error_text(e)
+        out["grads"] = _grads(leaves)
+        out["backward_returned"] = returned[0] if returned else None
+    if gradcheck:
+        args64 = [t.detach().to(torch.float64).clone().requires_grad_(k != "plain") for t, k in zip(inputs, kinds)]
+        try:
+            out["gradcheck"] = bool(torch.autograd.gradcheck(cls.apply if apply else fn, tuple(args64), eps=1e-6,
+                                                             atol=1e-5, raise_exception=True))
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            out["gradcheck"] = False
+            out["gradcheck_error"] = error_text(e)
+    return out
 
 
 def call_with_devices(ctx, target, cuda=False, mps=False, args=(), kwargs=None):

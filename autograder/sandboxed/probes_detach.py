@@ -1,4 +1,4 @@
-"""Probes for lesson 05. The gradient probes are those of lesson 04 (probes_inplace.grad_call)."""
+"""Lesson 05's own observation: `to_numpy` on a tensor that poses as a CUDA tensor on a CPU-only grader."""
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
@@ -26,7 +26,6 @@ class PretendCuda(TorchFunctionMode):
     def __init__(self, tensor):
         super().__init__()
         self.marked = [tensor]
-        self.calls = []
 
     def _marked(self, obj):
         return isinstance(obj, torch.Tensor) and any(obj is m for m in self.marked)
@@ -36,7 +35,6 @@ class PretendCuda(TorchFunctionMode):
         name = getattr(func, "__name__", str(func))
         if name == "__get__":
             name = getattr(getattr(func, "__self__", None), "__name__", name)
-        self.calls.append(name)
         marked = any(self._marked(a) for a in args) or any(self._marked(v) for v in kwargs.values())
         if marked:
             if name == "device":
@@ -58,7 +56,7 @@ def to_numpy(ctx, target, t, kind, pretend_cuda=False):
     """Call target(t) with t a leaf requiring grad, a non-leaf, or plain; record what came back.
 
     pretend_cuda: run under PretendCuda (on a CPU tensor). Records the returned object's type name,
-    its values (as a tensor, converted here), whether it shares memory with t, and t afterwards.
+    its values (as a tensor, converted here), and t's requires_grad and _version before and after.
     """
     fn = ctx.resolve(target)
     if kind == "plain":
@@ -77,19 +75,16 @@ def to_numpy(ctx, target, t, kind, pretend_cuda=False):
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": error_text(e), "calls": mode.calls[:50] if mode else None}
+        return {"call_error": error_text(e)}
     kind_name = f"{type(out).__module__}.{type(out).__qualname__}"[:200]
-    result = {"type": kind_name, "calls": mode.calls[:50] if mode else None,
+    result = {"type": kind_name,
               "input_requires_grad": [before[0], bool(arg.requires_grad)],
-              "input_version": [before[1], int(arg._version)], "values": None, "shares_memory": None,
-              "returned": None}
+              "input_version": [before[1], int(arg._version)], "values": None, "returned": None}
     if type(out) is np.ndarray:
         try:
             result["values"] = record(torch.from_numpy(np.array(out, copy=True)))
         except Exception as e:
             result["values"] = {"__unsupported__": f"numpy array of dtype {out.dtype}: {e}"[:200]}
-        if arg.device.type == "cpu":
-            result["shares_memory"] = bool(np.shares_memory(out, arg.detach().numpy()))
     else:
         result["returned"] = record(out)
     return result

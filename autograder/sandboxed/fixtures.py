@@ -1,0 +1,112 @@
+"""The functions both sides need: what lesson 02's tools are applied to, and lesson 03's graph builders.
+
+Plain torch code and nothing else, loaded on purpose by both sides: the sandbox applies the student's
+tools to these functions (`probes.observe(..., fixture=name)`), and the trusted checks compute torch's
+reference with the very same functions. No reference *answer* lives here: every expected value is
+computed by the trusted side, never in the sandbox.
+"""
+import torch
+
+
+# ---- fixtures: scalar functions of one or several tensors ------------------------------------------
+
+def _weights(n, m, like):
+    """A fixed, deterministic (n, m) matrix on like's device and dtype."""
+    return (torch.arange(n * m, dtype=torch.float64).reshape(n, m).sin() * 0.7).to(like)
+
+
+def cubic_sum(x):
+    return (x ** 3 - 2 * x).sum()
+
+
+def sin_poly(x):
+    return (torch.sin(x) * x ** 2).sum() + 0.5 * (x ** 2).sum()
+
+
+def product_mix(x, y):
+    return (x * torch.sin(y)).sum() + (x ** 2).sum() * y.mean()
+
+
+def matrix_tanh(w, x):
+    return torch.tanh(x @ w.T).pow(2).sum()
+
+
+def ignores_second(x, y):
+    return (x.exp()).sum()
+
+
+def logsumexp_rows(x):
+    return torch.logsumexp(x, dim=-1).sum() + (x ** 2).mean()
+
+
+# ---- fixtures: vector functions (vjp / jacobian) ----------------------------------------------------
+
+def mix(x):
+    """R^n -> R^n, not elementwise (so a transposed Jacobian is wrong)."""
+    return torch.tanh(x) * x.flip(-1) + x.cumsum(-1)
+
+
+def project(x):
+    """R^n -> R^3."""
+    w = _weights(3, x.shape[-1], x)
+    return torch.sin(w @ x) + x.sum() * torch.arange(1, 4, dtype=x.dtype, device=x.device)
+
+
+def matrix_square(x):
+    """R^{n×n} -> R^{n×n}."""
+    return x @ x.T + x.sin()
+
+
+# ---- fixtures: losses (gradient descent) ------------------------------------------------------------
+
+def rosenbrock(w):
+    return (1 - w[0]) ** 2 + 10 * (w[1] - w[0] ** 2) ** 2
+
+
+def quadratic(w):
+    a = _weights(w.shape[0], w.shape[0], w)
+    return 0.5 * (w @ (a @ a.T + torch.eye(w.shape[0], dtype=w.dtype, device=w.device)) @ w).sum() + w.sum()
+
+
+def regression(w):
+    x = _weights(6, w.shape[-1], w)
+    y = torch.arange(6, dtype=w.dtype, device=w.device) / 3
+    return ((x @ w - y) ** 2).mean() + 0.1 * (w ** 4).sum()
+
+
+FUNCTIONS = {f.__name__: f for f in (cubic_sum, sin_poly, product_mix, matrix_tanh, ignores_second,
+                                     logsumexp_rows, mix, project, matrix_square, rosenbrock, quadratic,
+                                     regression)}
+
+
+# ---- graph builders: input leaves -> a tensor with a known graph ---------------------------------------
+
+def chain(a):
+    return torch.exp(torch.sin(a) * 2).sum()
+
+
+def shared(a, b):
+    c = a * b                    # used twice below: its node is shared
+    return (c + c.exp() + a).mean()
+
+
+def square_self(a):
+    return (a * a).sum()        # MulBackward0 points at the same AccumulateGrad twice
+
+
+def mlp(x, w1, w2):
+    h = torch.relu(x @ w1)
+    return torch.nn.functional.mse_loss(h @ w2, torch.zeros(x.shape[0], w2.shape[1], device=x.device, dtype=x.dtype))
+
+
+def diamond(a, b):
+    c = a + b
+    d = c * 2
+    e = c.sin()
+    f = d * e
+    return (f + a.detach()).sum() + b.sum()
+
+
+BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond)}
+
+FIXTURES = {**FUNCTIONS, **BUILDERS}

@@ -1,0 +1,7 @@
+"""Per-lesson tables of wrong answers, one module per lesson named like its course_pkg module.
+
+`tests/test_lessons.py` runs every row of every table through one parametrised test.
+"""
+from tests.banks import autograd, basics, detach, graph, inplace, tensors
+
+LESSONS = [basics, tensors, autograd, graph, inplace, detach]

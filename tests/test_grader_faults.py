@@ -1,0 +1,138 @@
+"""The grader's own faults are never a student's zero.
+
+A sandbox that cannot start Python, a check that cannot be judged, a check that names a probe the
+sandbox lacks, an instructor solution that loses points: each stops `course grade` with a non-zero
+exit and a message that names the cause, and writes no grades. A runner that dies between two cases
+costs nothing: the cases still to run go to a fresh runner.
+"""
+import shutil
+import sys
+
+import pytest
+import torch
+
+from autograder import checks, cli, engine, grade as batch
+from autograder.results import Failure, GraderFault
+from autograder.spec import Case
+from tests.support import SECRET, add_notebook, lost, make_submission, messages
+
+LESSON = "00_basics"
+
+
+def a_class(tmp_path, students=("ada", "ben")):
+    submitted = tmp_path / "submitted"
+    for name in students:
+        sub = add_notebook(make_submission(tmp_path / "made", name=name), LESSON)
+        (submitted / name).mkdir(parents=True)
+        shutil.move(str(sub), submitted / name / LESSON)
+    return submitted
+
+
+@pytest.fixture
+def broken_python(monkeypatch):
+    """The sandbox is told to run a Python that does not exist (as a venv it cannot see once was)."""
+    monkeypatch.setattr(sys, "executable", "/nonexistent/venv/bin/python")
+
+
+def test_a_sandbox_that_cannot_start_python_is_a_grader_fault(tmp_path, broken_python):
+    with pytest.raises(GraderFault) as caught:
+        engine.grade_submission(LESSON, make_submission(tmp_path), hidden=True, secret=SECRET)
+    said = str(caught.value)
+    assert "could not start Python" in said and "not a student's fault" in said, said
+    assert "Likely fix" in said
+
+
+def test_course_grade_stops_and_writes_nothing_when_the_sandbox_is_broken(tmp_path, broken_python, monkeypatch,
+                                                                           capsys):
+    submitted = a_class(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["grade", LESSON, "--submitted", str(submitted), "--out", str(tmp_path / "grades"), "--json"])
+    assert code == cli.GRADER_FAULT_EXIT
+    assert "could not start Python" in capsys.readouterr().err
+    assert not (tmp_path / "grades").exists()
+
+
+def test_course_check_says_the_grader_cannot_run(tmp_path, broken_python, capsys):
+    code = cli.main(["check", LESSON, "--path", str(make_submission(tmp_path))])
+    assert code == cli.GRADER_FAULT_EXIT
+    assert "the grader cannot run" in capsys.readouterr().err
+
+
+def _replace_cases(monkeypatch, check_id, make_cases):
+    check = checks.load(LESSON).CHECKS.by_id()[check_id]
+    monkeypatch.setattr(check, "make_cases", make_cases)
+
+
+def test_a_judge_that_raises_is_a_grader_error_not_a_fail(tmp_path, monkeypatch):
+    def broken(gen, device):
+        def judge(outcome):
+            raise KeyError("no such field")          # a bug of the check, on a well-formed outcome
+        yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(2)], "kwargs": {}}, judge)
+    _replace_cases(monkeypatch, "0.2", broken)
+    result = engine.grade_submission(LESSON, make_submission(tmp_path), hidden=True, secret=SECRET)
+    bad = result.checks[[c.id for c in result.checks].index("0.2")]
+    assert bad.devices == {d: "grader_error" for d in bad.devices} and bad.points == 0
+    assert "fault of the grader" in bad.message
+    assert [c.id for c in result.grader_errors] == ["0.2"]
+    assert lost(result) == {"0.2"}, messages(result)       # the other checks are judged as usual
+
+
+def test_an_unknown_probe_is_found_before_any_student_code_runs(tmp_path, monkeypatch):
+    def misspelt(gen, device):
+        yield Case("obsreve", {}, lambda o: None)
+    _replace_cases(monkeypatch, "0.2", misspelt)
+    result = engine.grade_submission(LESSON, make_submission(tmp_path), hidden=True, secret=SECRET)
+    bad = next(c for c in result.checks if c.id == "0.2")
+    assert "grader_error" in bad.devices.values() and "unknown probe ['obsreve']" in bad.message
+
+
+def test_course_grade_exits_non_zero_on_a_grader_error(tmp_path, monkeypatch, capsys):
+    def broken(gen, device):
+        yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(2)], "kwargs": {}},
+                   lambda o: o["no such field"])
+    _replace_cases(monkeypatch, "0.2", broken)
+    submitted = a_class(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["grade", LESSON, "--submitted", str(submitted), "--out", str(tmp_path / "grades")])
+    assert code == cli.GRADER_FAULT_EXIT
+    assert "0.2" in capsys.readouterr().err
+    assert not (tmp_path / "grades").exists()
+
+
+def test_the_instructors_solution_is_a_canary(tmp_path, monkeypatch):
+    """A check whose reference is wrong fails everybody; the canary stops that before it becomes grades."""
+    def wrong_reference(gen, device):
+        def judge(outcome):
+            return Failure("expected shape (3,)")    # whatever came back: a check that cannot be passed
+        yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(2)], "kwargs": {}}, judge)
+    _replace_cases(monkeypatch, "0.2", wrong_reference)
+    submitted = a_class(tmp_path)
+    with pytest.raises(GraderFault) as caught:
+        batch.grade_class(LESSON, submitted, tmp_path / "grades", progress=False, course_root=tmp_path)
+    said = str(caught.value)
+    assert "instructor's own solution lost points on 0.2" in said and "cpu: fail" in said, said
+    assert not (tmp_path / "grades").exists()
+
+
+def test_a_runner_that_dies_between_cases_loses_nothing(tmp_path):
+    """The runner is killed right after it sent a case's result: the remaining cases (the notebook
+    answer among them) run in a fresh runner instead of being lost."""
+    sub = make_submission(tmp_path, {"basics": """
+        import os, sys
+        _right = tensor_summary
+        def tensor_summary(t):
+            if t.dim() == 0:                          # one case only: die once its result has gone out
+                frame = sys._getframe()
+                while "CHANNEL" not in frame.f_globals:   # the runner's module
+                    frame = frame.f_back
+                runner = frame.f_globals
+                _send = runner["send"]
+                def send(data):
+                    _send(data)
+                    if data.startswith(b"result"):
+                        os._exit(0)
+                runner["send"] = send
+            return _right(t)
+    """})
+    result = engine.grade_submission(LESSON, add_notebook(sub, LESSON), hidden=True, secret=SECRET)
+    assert not lost(result), messages(result)

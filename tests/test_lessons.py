@@ -1,0 +1,43 @@
+"""Every lesson, one row of tests each: the instructor edition scores full marks on every available
+device, the released student edition scores zero, and every realistic wrong answer in the lesson's
+table (tests/banks/<module>.py) loses exactly the points of its own exercise, with a message that
+names the mistake."""
+import pytest
+import torch
+
+from autograder import checks
+from tests.banks import LESSONS
+from tests.support import exercise_checks, exercise_ids, grade, lost, make_submission, messages, student_submission
+
+DEVICES = {"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"}
+NAMES = [bank.LESSON for bank in LESSONS]
+
+
+@pytest.mark.parametrize("bank", LESSONS, ids=NAMES)
+def test_instructor_edition_scores_full_marks(tmp_path, bank):
+    result = grade(bank.LESSON, make_submission(tmp_path))
+    assert not lost(result), messages(result)
+    assert result.score == result.max > 0
+    declared = checks.load(bank.LESSON).CHECKS.by_id()
+    for check in result.checks:
+        assert set(check.devices) == (DEVICES if declared[check.id].cuda else {"cpu"}), check
+
+
+@pytest.mark.parametrize("bank", LESSONS, ids=NAMES)
+def test_student_edition_scores_zero(tmp_path, bank):
+    result = grade(bank.LESSON, student_submission(tmp_path))
+    assert result.checks and all(c.points == 0 for c in result.checks), messages(result)
+    public = [c for c in exercise_checks(result) if not c.hidden]
+    assert public and all("not implemented" in c.message for c in public), messages(result)
+
+
+WRONG = [(bank, *row) for bank in LESSONS for row in bank.WRONG]
+
+
+@pytest.mark.parametrize("bank,exercise,what,source,keyword", WRONG,
+                         ids=[f"{bank.LESSON}: {what}" for bank, _, what, _, _ in WRONG])
+def test_wrong_answer_loses_exactly_its_exercise(tmp_path, bank, exercise, what, source, keyword):
+    result = grade(bank.LESSON, make_submission(tmp_path, {bank.MODULE: source}))
+    assert lost(result) == exercise_ids(result, exercise), messages(result)
+    public = next(c for c in result.checks if c.id == exercise)
+    assert keyword in public.message, public.message
