@@ -45,6 +45,15 @@ def _num(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _pair(expected: float, got: float) -> tuple[str, str]:
+    """Two numbers printed with as many digits as it takes to tell them apart (up to 17)."""
+    for digits in (4, 6, 9, 12, 17):
+        a, b = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if a != b:
+            return a, b
+    return repr(expected), repr(got)
+
+
 def unrecord(rec):
     """Turn a recorded value back into Python values, or raise Unreadable saying why it can't be.
 
@@ -77,6 +86,24 @@ def unrecord(rec):
     raise Unreadable(f"returned an unexpected {type(rec).__name__}")
 
 
+def unchanged(before: torch.Tensor, now) -> bool:
+    """Whether an argument came back exactly as it went in (NaN equal to NaN, devices aside)."""
+    if not isinstance(now, torch.Tensor) or now.shape != before.shape or now.dtype != before.dtype:
+        return False
+    now = now.to(before.device)
+    same = now == before
+    if before.is_floating_point() or before.is_complex():
+        same |= torch.isnan(now) & torch.isnan(before)
+    return bool(same.all())
+
+
+def torch_tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """(rtol, atol) as torch.testing.assert_close uses them for a dtype: a result that is right up to
+    the rounding of an honest construction (1 ulp) passes where the spec only asks for the value."""
+    return {torch.float16: (1e-3, 1e-5), torch.bfloat16: (1.6e-2, 1e-5), torch.float32: (1.3e-6, 1e-5),
+            torch.float64: (1e-7, 1e-7)}.get(dtype, (0.0, 0.0))
+
+
 def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: float = 0.0,
                    inputs: dict | None = None, hints=()) -> Failure | None:
     """None when `got` matches `expected` (shape, dtype, device, values); else why not.
@@ -103,8 +130,8 @@ def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: floa
     err = torch.where(close, torch.zeros_like(exp64), (got64 - exp64).abs().nan_to_num(math.inf))
     flat = int(err.reshape(-1).argmax())
     where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape)) if expected.dim() else ()
-    msg = (f"max abs error {float(err.max()):.4g} at index {where}: expected "
-           f"{_num(exp64[where].item())}, got {_num(got64[where].item())}")
+    shown_expected, shown_got = _pair(exp64[where].item(), got64[where].item())
+    msg = f"max abs error {float(err.max()):.4g} at index {where}: expected {shown_expected}, got {shown_got}"
     for name, value in (inputs or {}).items():
         if isinstance(value, torch.Tensor) and value.shape == expected.shape:
             msg += f" (where {name} = {_num(_as_float(value)[where].item())})"
@@ -130,6 +157,8 @@ def _constant_ratio(exp: torch.Tensor, got: torch.Tensor):
     if not bool(nonzero.any()) or bool((got[~nonzero] != 0).any()):
         return None
     r = got[nonzero] / exp[nonzero]
+    if float(r[0]) == 0 or not bool(torch.isfinite(r).all()):
+        return None          # all zeros is a result of its own, not "0× the reference"
     if bool(torch.isclose(r, r[0].expand_as(r), rtol=1e-6).all()) and abs(float(r[0]) - 1) > 1e-6:
         return float(r[0])
     return None

@@ -151,7 +151,9 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
     import torch
     from autograder.spec import known_probes
     planned, broken = [], {}
-    for check in checks:
+    # Notebook answers run last: the notebook is a whole program, and no exercise case may run after it
+    # in the same process (see sandboxed/runner.py).
+    for check in sorted(checks, key=lambda c: c.kind == "answer"):
         for device in devices:
             if device == "cuda" and not check.cuda:
                 continue
@@ -181,6 +183,7 @@ class _Runner:
         self.process = None
         self.attempt = 0
         self.results: dict[str, bytes] = {}
+        self.rerun: set[str] = set()
 
     def start(self):
         inner_work = sandbox.SANDBOX_ROOT if sandbox.isolation().kind == "bubblewrap" else str(self.work)
@@ -200,6 +203,7 @@ class _Runner:
     def run(self, planned: list[_Planned]) -> dict[str, CaseVerdict]:
         import torch
         verdicts: dict[str, CaseVerdict] = {}
+        by_key = {p.key: p for p in planned}
         pending = list(planned)
         idle_attempts = 0
         while pending:
@@ -212,13 +216,23 @@ class _Runner:
                 self.process.popen.stdin.close()
             except OSError:
                 pass   # it already died; the outcome below says why
-            ready, running = self._watch({p.key: p.case.timeout_s for p in pending})
+            ready, running, ended, last_done = self._watch({p.key: p.case.timeout_s for p in pending})
             if not ready:
                 raise GraderFault(self._start_failure())
+            if not ended and running is None and last_done is not None:
+                # Died between two cases. The case just finished is suspect (a submission can forge its
+                # result and exit before the runner writes the real one): it runs again, once.
+                self.results.pop(last_done, None)
+                if last_done in self.rerun:
+                    verdicts[last_done] = CaseVerdict("error", Failure(
+                        "the student process exited right after this case, twice"), by_key[last_done].case.shown)
+                self.rerun.add(last_done)
             still, finished = [], 0
             culprit = next((p.check for p in pending if p.key == running), None)
             for p in pending:
                 outcome = self._load(p.key)
+                if p.key in verdicts:
+                    continue
                 if outcome is not None:
                     verdicts[p.key] = judging.judge(p.check, p.case, outcome)
                     finished += 1
@@ -229,7 +243,7 @@ class _Runner:
                     verdicts[p.key] = CaseVerdict("error", Failure(
                         "not run: an earlier case of this check crashed or hung"), p.case.shown)
                 else:
-                    still.append(p)     # not reached yet, or the runner died between two cases: run again
+                    still.append(p)     # not reached yet, or to run again after a death between cases
             self.attempt += 1
             idle_attempts = 0 if finished or running else idle_attempts + 1
             if still and (self.attempt > MAX_RESTARTS or idle_attempts >= 2):
@@ -243,9 +257,10 @@ class _Runner:
                 self.start()
         return verdicts
 
-    def _watch(self, timeouts: dict[str, float]) -> tuple[bool, str | None]:
-        """Wait for the runner; kill it at a limit. Returns (whether it said ready, the unfinished case)."""
-        proc, ready, current, since = self.process, False, None, time.monotonic()
+    def _watch(self, timeouts: dict[str, float]) -> tuple[bool, str | None, bool, str | None]:
+        """Wait for the runner; kill it at a limit. Returns whether it said ready, the case left
+        unfinished, whether it said end, and the last case it finished."""
+        proc, ready, ended, current, last_done, since = self.process, False, False, None, None, time.monotonic()
         channel = Channel()
         try:
             while True:
@@ -258,14 +273,16 @@ class _Runner:
                 for event in events:
                     if event[0] == "ready":
                         ready = True
+                    elif event[0] == "end":
+                        ended = True
                     elif event[0] == "start" and event[1] in timeouts:
                         current, since = event[1], time.monotonic()
                     elif event[0] == "done" and event[1] == current:
-                        current = None
+                        current, last_done = None, event[1]
                     elif event[0] == "result" and event[1] in timeouts:
                         self.results[event[1]] = event[2]
                 if done:
-                    return ready, current
+                    return ready, current, ended, last_done
                 if current is not None and time.monotonic() - since > timeouts[current]:
                     proc.kill(f"ran past this case's time limit of {timeouts[current]:g} s")
                 else:

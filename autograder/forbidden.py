@@ -12,13 +12,27 @@ from pathlib import Path
 OPERATORS = {ast.MatMult: "@", ast.Mod: "%"}   # operators a `forbid` list may name
 
 
+OVERLOADS = {"default", "Tensor", "Scalar", "int", "float", "out", "self", "dim", "decimals", "values"}
+
+
+def base_name(op: str) -> str:
+    """The operation a traced name stands for, whatever the spelling: torch.round, Tensor.round_,
+    torch.special.round (traced as special_round), torch.ops.aten.round.default all say "round"."""
+    parts = op.removeprefix("torch.").split(".")
+    while len(parts) > 1 and parts[-1] in OVERLOADS:
+        parts.pop()
+    name = parts[-1]
+    name = name.removeprefix("special_").removeprefix("linalg_")
+    return name[:-1] if name.endswith("_") and not name.endswith("__") and len(name) > 1 else name
+
+
 def in_trace(forbid: tuple[str, ...], ops) -> str | None:
     """The first forbidden torch function in a recorded op trace."""
     if not forbid or not isinstance(ops, list):
         return None
     for op in ops:
-        if isinstance(op, str) and op.rsplit(".", 1)[-1] in forbid:
-            return f"torch.{op.rsplit('.', 1)[-1]}"
+        if isinstance(op, str) and base_name(op) in forbid:
+            return f"torch.{base_name(op)}"
     return None
 
 

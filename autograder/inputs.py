@@ -14,7 +14,7 @@ PLAIN, LEAF, NONLEAF = "plain", "leaf", "nonleaf"
 
 def randn(gen, *shape, device, dtype=torch.float32, scale=1.0) -> torch.Tensor:
     """Normal values, drawn in float64 whatever the dtype, so float32 and float64 cases share a stream."""
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
+    return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
 
 
 def randint(gen, low, high, *shape, device, dtype=torch.int64) -> torch.Tensor:

@@ -22,8 +22,7 @@ SCHEMAS = {
     "observe": {"results": _LIST, "call_error": _TEXT, "versions_before": _LIST, "versions_after": _LIST,
                 "is_input": _LIST, "args_after": (dict,), "requires_grad_after": _LIST,
                 "grads_after_call": _LIST, "backward_error": _TEXT, "grads": _LIST,
-                "backward_returned": (list, type(None)), "gradcheck": (bool, type(None)),
-                "gradcheck_error": _TEXT},
+                "backward_returned": (list, type(None))},
     "probes_inplace.reset_leaf": {"returned_is_w": (bool,), "w": _RECORD,
                                   "version_before": (int,), "version_after": (int,), "is_leaf": (bool,),
                                   "requires_grad": (bool,), "stale_backward_error": _TEXT,
@@ -49,6 +48,9 @@ def judge(check, case, outcome: dict) -> CaseVerdict:
     status = outcome.get("status")
     if status == "not_implemented":
         return CaseVerdict("error", Failure(f"not implemented yet ({str(outcome.get('error', ''))[:300]})"), case.shown)
+    if status == "tampered":
+        return CaseVerdict("fail", Failure(f"the submission changed what the grader relies on ({str(outcome.get('error'))[:300]}): "
+                                           "this case fails, whatever was observed"), case.shown)
     if status != "ok":
         return CaseVerdict("error", Failure(f"raised an error:\n{str(outcome.get('error', ''))[:3000]}"), case.shown)
     problem = malformed(case.probe, outcome)

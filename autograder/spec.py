@@ -72,14 +72,19 @@ class CheckList(list):
         return register
 
     def hidden(self, exercise: str, points: float):
-        """The hidden twin of a public exercise check: same target, rules and title, its own cases."""
+        """The hidden twin of a public exercise check: same target, rules and title; its cases are all
+        of the public check's, drawn afresh from the grader's secret, and then its own. So a hidden
+        check is never narrower than its public twin."""
         public = self.by_id()[exercise]
 
-        def register(make_cases):
+        def register(extra_cases):
+            def make_cases(gen, device):
+                yield from public.make_cases(gen, device)
+                yield from extra_cases(gen, device)
             self.append(Check(id=exercise + "h", title=public.title, points=points, make_cases=make_cases,
                               hidden=True, kind=public.kind, exercise=exercise, target=public.target,
                               forbid=public.forbid, cuda=public.cuda))
-            return make_cases
+            return extra_cases
         return register
 
     def answer(self, id: str, points: float = 1, *, title: str | None = None, hidden: bool = False):
@@ -132,9 +137,8 @@ def call(target: str, *args, expect, atol: float = 0.0, rtol: float = 0.0, hints
             if not isinstance(after, list):
                 raise compare.Unreadable("the arguments came back malformed")
             for i, (before, now) in enumerate(zip(originals, after)):
-                if before is not None and isinstance(now, torch.Tensor):
-                    if now.shape != before.shape or not torch.equal(now.to(before.device), before):
-                        return Failure(f"{func} changed its argument {i} in place; it must leave its inputs alone")
+                if before is not None and isinstance(now, torch.Tensor) and not compare.unchanged(before, now):
+                    return Failure(f"{func} changed its argument {i} in place; it must leave its inputs alone")
         return None
 
     shown_text = shown if shown is not None else f"{func}({tensor_args_shown(args, kwargs)})"

@@ -29,15 +29,16 @@ def numerical_grad(f, x, eps=1e-6):
     """Exercise 2.2 — the gradient of the scalar f(x) by central differences, in float64.
 
     For each element i: (f(x + eps·e_i) − f(x − eps·e_i)) / (2·eps), where e_i is 1 at i and 0
-    elsewhere. Work on a float64 copy of x (f receives float64 tensors) and return a float64
-    tensor shaped like x. Leave x unchanged. Reference: autograd's gradient, in float64.
+    elsewhere. Work on a float64 copy of x (f receives float64 tensors; x may be non-contiguous)
+    and return a float64 tensor shaped like x. Leave x unchanged. Reference: autograd's gradient, in
+    float64 — and, for a function autograd cannot see, the central difference itself.
 
     Why float64 and central differences: the error of a forward difference (f(x+eps) − f(x))/eps
     is about eps·f''/2, of a central one about eps²·f'''/6; and in float32 (7 significant digits)
     dividing by 2·eps = 2e-6 turns rounding errors of f into errors of order 0.1.
     """
     ### BEGIN SOLUTION
-    x64 = x.detach().to(torch.float64).clone()
+    x64 = x.detach().to(torch.float64).contiguous().clone()
     grad = torch.zeros_like(x64)
     flat, gflat = x64.view(-1), grad.view(-1)
     with torch.no_grad():

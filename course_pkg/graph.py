@@ -1,8 +1,9 @@
 """Lesson 03 — the computation graph (lessons/03_graph/03_graph.ipynb).
 
 Custom autograd Functions (a forward, a backward, and what the forward saves for the backward),
-and a walk of the graph autograd records. The grader runs `torch.autograd.gradcheck` in float64 on
-each Function and compares its values and gradients with torch's builtin operations.
+and a walk of the graph autograd records. The grader runs each Function on float32 and float64
+inputs, also inside a larger graph (its result added to its input, or used twice), and compares its
+values and gradients with torch's builtin operations.
 """
 import torch
 

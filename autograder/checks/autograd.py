@@ -80,11 +80,24 @@ PRECISION = ("use central differences (f(x+eps) − f(x−eps)) / (2·eps), comp
              "magnifies rounding errors a million-fold")
 
 
+def _central_differences(f, x64, step):
+    """The definition, evaluated here: (f(x + step·e_i) − f(x − step·e_i)) / (2·step) for each i."""
+    out = torch.zeros_like(x64)
+    with torch.no_grad():
+        for i in range(x64.numel()):
+            e = torch.zeros_like(x64).view(-1)
+            e[i] = step
+            out.view(-1)[i] = (float(f(x64 + e.view_as(x64))) - float(f(x64 - e.view_as(x64)))) / (2 * step)
+    return out
+
+
 def _numerical_case(fn, x, eps=None):
     f = FUNCTIONS[fn]
-    x64 = x.detach().to(torch.float64)
-    (expect,) = _grads(f, [x64])
+    x64 = x.detach().to(torch.float64).contiguous()
     step = 1e-6 if eps is None else eps
+    # Through a function autograd cannot see, with a step large enough that the formula shows, only
+    # differencing gives the answer: the reference is the central difference itself.
+    expect = _central_differences(f, x64, step) if fn == "opaque_cubic" else _grads(f, [x64])[0]
     forward = torch.zeros_like(x64)
     with torch.no_grad():
         base = float(f(x64))
@@ -104,12 +117,15 @@ def numerical_grad(gen, device):
     yield _numerical_case("sin_poly", randn(gen, 4, device=device, scale=1.5))
     yield _numerical_case("sin_poly", randn(gen, 5, device=device, dtype=torch.float64, scale=1.5), eps=1e-4)
     yield _numerical_case("logsumexp_rows", randn(gen, 2, 3, device=device, dtype=torch.float64))
+    yield _numerical_case("opaque_cubic", randn(gen, 5, device=device, dtype=torch.float64), eps=1e-2)
+    yield _numerical_case("sin_poly", randn(gen, 4, 3, device=device, dtype=torch.float64).t())   # non-contiguous
 
 
 @CHECKS.hidden("2.2", points=1)
 def numerical_grad_hidden(gen, device):
     yield _numerical_case("cubic_sum", randn(gen, 3, 2, device=device), eps=1e-4)
     yield _numerical_case("sin_poly", randn(gen, 6, device=device, scale=2))
+    yield _numerical_case("opaque_cubic", randn(gen, 2, 3, device=device, scale=2), eps=5e-2)
 
 
 # ---- 2.3 vjp ------------------------------------------------------------------------------------
@@ -169,7 +185,9 @@ def _jacobian_case(fn, x):
 
     def judge(o):
         problem = plain_judge(o)
-        if problem and not problem.hint and o["results"]:
+        if problem and not problem.hint and o["results"] and tuple(x_shape) != tuple(y_shape):
+            # Shaped x.shape + y.shape where torch's is y.shape + x.shape: transposed, whatever the values.
+            # (For a square Jacobian only the values can tell, and the value hint above does.)
             got = compare.unrecord(o["results"][0])
             if isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(x_shape + y_shape) and ny:
                 return problem.with_hint(TRANSPOSED)

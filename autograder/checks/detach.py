@@ -28,12 +28,13 @@ class _StraightThrough(torch.autograd.Function):
         return grad_output
 
 
-def _ste_case(x, gen):
+def _ste_case(x, gen, kind="leaf"):
     g = grad_output_for(torch.round, [x], gen)
     hints = {0: [(torch.zeros_like(x), "the gradient is zero everywhere: that is torch.round's own derivative. "
                                        "Pass the gradient straight through: x + (torch.round(x) - x).detach()")]}
-    return gradient_case("detach.straight_through_round", _StraightThrough.apply, [x], ["leaf"], g, grad_hints=hints,
-                         names=["input x"], atol=0, rtol=0, value_hints=[(x, "the value must be rounded")])
+    rtol, atol = compare.torch_tolerance(x.dtype)
+    return gradient_case("detach.straight_through_round", _StraightThrough.apply, [x], [kind], g, grad_hints=hints,
+                         names=["input x"], atol=atol, rtol=rtol, value_hints=[(x, "the value must be rounded")])
 
 
 def _ties(gen, device, dtype=torch.float32):
@@ -50,6 +51,8 @@ def straight_through_round(gen, device):
 @CHECKS.hidden("5.1", points=1)
 def straight_through_round_hidden(gen, device):
     yield _ste_case(randn(gen, 4, 5, device=device, scale=10), gen)
+    yield _ste_case(randn(gen, 6, device=device, scale=3), gen, kind="nonleaf")
+    yield _ste_case(randn(gen, device=device, scale=3, dtype=torch.float64), gen)        # 0-d
 
 
 # ---- 5.2 to_numpy --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Checks for lesson 03 (course_pkg/graph.py). References: torch's builtin operations and their
 gradients (computed here), and a reference walk of the grad_fn graph built here from the same inputs
-with the same builders (autograder/sandboxed/fixtures.py). gradcheck also runs in the sandbox, but its
-verdict is only an extra observation: the pass/fail on gradients is decided here, against torch's own."""
+with the same builders (autograder/sandboxed/fixtures.py). No verdict is made in the sandbox (no
+gradcheck there): every Function is also run on float64 inputs and its gradients compared here."""
 import networkx as nx
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,7 @@ from autograder import compare
 from autograder.inputs import away_from_zero, grad_output_like, randn, with_zeros
 from autograder.observation import observe, reference
 from autograder.results import Failure
-from autograder.sandboxed.fixtures import BUILDERS
+from autograder.sandboxed.fixtures import AROUND, BUILDERS
 from autograder.spec import CheckList, answer
 
 CHECKS = CheckList()
@@ -18,15 +18,21 @@ LESSON = "03_graph"
 
 
 def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None, needs_input_grad=False,
-                  gradcheck=True, atol=1e-5, rtol=1e-5, names=None):
-    """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin)."""
+                  atol=1e-5, rtol=1e-5, names=None, around=None):
+    """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin).
+
+    around: backward runs through fixtures.AROUND[around](result, x), so gradients meet at fan-in."""
     kinds = ["leaf" if r else "plain" for r in requires_grad]
     with torch.no_grad():
-        g = grad_output_like(gen, ref_fn(*inputs))
-    expect, expect_grads = reference(ref_fn, inputs, kinds, g)
+        expect = ref_fn(*inputs)
+        g = grad_output_like(gen, expect if around is None else AROUND[around](expect, inputs[0]))
+    through = ref_fn if around is None else (lambda *a: AROUND[around](ref_fn(*a), a[0]))
+    _, expect_grads = reference(through, inputs, kinds, g)
+    if around is not None:
+        grad_hints = None         # the hints name mistakes of the Function alone
     hints = {i: fn(g, *[t.detach() for t in inputs]) for i, fn in (grad_hints or {}).items()}
     return observe(target, inputs, kinds, apply=True, expect=expect, grad_output=g, expect_grads=expect_grads,
-                   gradcheck=gradcheck, atol=atol, rtol=rtol, names=names or [f"input {i}" for i in range(len(inputs))],
+                   around=around, atol=atol, rtol=rtol, names=names or [f"input {i}" for i in range(len(inputs))],
                    inputs_unchanged=False, result_requires_grad=True, needs_input_grad=needs_input_grad,
                    no_grad_hint=f"call the Function through {target.rsplit('.', 1)[1]}.apply(...), and do not "
                                 "detach inside forward's result",
@@ -44,6 +50,8 @@ def square(gen, device):
     yield function_case("graph.Square", lambda x: x * x, [randn(gen, 6, device=device)], [True], gen, grad_hints=hints)
     yield function_case("graph.Square", lambda x: x * x, [randn(gen, 2, 3, device=device, dtype=torch.float64)],
                         [True], gen, grad_hints=hints)
+    yield function_case("graph.Square", lambda x: x * x, [randn(gen, 5, device=device)], [True], gen,
+                        around="residual")
 
 
 @CHECKS.add("3.2", points=1, target="graph.Exp")
@@ -52,6 +60,7 @@ def exp(gen, device):
     yield function_case("graph.Exp", torch.exp, [randn(gen, 5, device=device)], [True], gen, grad_hints=hints)
     yield function_case("graph.Exp", torch.exp, [randn(gen, 3, 2, device=device, dtype=torch.float64)], [True], gen,
                         grad_hints=hints)
+    yield function_case("graph.Exp", torch.exp, [randn(gen, 4, device=device)], [True], gen, around="residual")
 
 
 SIGMOID_HINTS = {0: lambda g, x: [(torch.sigmoid(x) * (1 - torch.sigmoid(x)), IGNORES_GRAD_OUTPUT),
@@ -65,12 +74,16 @@ def sigmoid(gen, device):
                         grad_hints=SIGMOID_HINTS)
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 2, 4, device=device, dtype=torch.float64)],
                         [True], gen, grad_hints=SIGMOID_HINTS)
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 6, device=device)], [True], gen,
+                        around="residual")
 
 
 @CHECKS.hidden("3.3", points=1)
 def sigmoid_hidden(gen, device):
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 3, 3, device=device, scale=5)], [True], gen,
                         grad_hints=SIGMOID_HINTS)
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 5, device=device, dtype=torch.float64)], [True],
+                        gen, around="used_twice")
 
 
 # ---- 3.4 Linear ------------------------------------------------------------------------------------
@@ -111,16 +124,18 @@ def relu(gen, device):
     yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 8, device=device))], [True], gen,
                         grad_hints=RELU_HINTS)
     yield function_case("graph.ReLU", torch.relu, [with_zeros(randn(gen, 3, 4, device=device))], [True], gen,
-                        grad_hints=RELU_HINTS, gradcheck=False)      # no derivative at 0: torch's convention
+                        grad_hints=RELU_HINTS)      # at 0: torch's convention
     yield function_case("graph.ReLU", torch.relu,
                         [away_from_zero(randn(gen, 2, 5, device=device, dtype=torch.float64))], [True], gen,
                         grad_hints=RELU_HINTS)
+    yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 7, device=device))], [True], gen,
+                        around="residual")
 
 
 @CHECKS.hidden("3.5", points=1)
 def relu_hidden(gen, device):
     yield function_case("graph.ReLU", torch.relu, [with_zeros(randn(gen, 9, device=device))], [True], gen,
-                        grad_hints=RELU_HINTS, gradcheck=False)
+                        grad_hints=RELU_HINTS)
 
 
 # ---- 3.6 graph_nodes -------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def silu(gen, device):
 @CHECKS.hidden("4.1", points=1)
 def silu_hidden(gen, device):
     yield _silu_case(randn(gen, 4, 6, device=device, scale=4), "nonleaf", gen)
+    yield _silu_case(randn(gen, 5, device=device), "plain", gen)
+    yield _silu_case(randn(gen, device=device, scale=2), "leaf", gen)                   # 0-d
 
 
 # ---- 4.2 standardize -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Checks for lesson 01 (course_pkg/tensors.py): every reference is the torch builtin itself."""
 import torch
 
-from autograder.inputs import INF, randn, ties
+from autograder.inputs import INF, extremes, randn, ties
 from autograder.spec import CheckList, answer, call
 
 CHECKS = CheckList()
@@ -10,7 +10,9 @@ CHECKS = CheckList()
 def _rounding_cases(gen, device, name, reference, hints):
     inputs = [ties(gen, device), ties(gen, device, torch.float64),
               randn(gen, 4, 6, device=device, scale=5)[:, ::2],          # non-contiguous
-              torch.empty(0, 3, device=device)]
+              torch.empty(0, 3, device=device),
+              extremes(device), extremes(device, torch.float64),          # ±inf, nan, −0.0, beyond int32
+              torch.tensor(-2.5, device=device)]                          # 0-d
     for x in inputs:
         yield call(f"tensors.{name}", x, expect=reference(x), hints=hints(x))
 
@@ -65,6 +67,8 @@ def _remainder_cases(gen, device, n):
     b = torch.tensor([3.0, -3.0, -3.0, 3.0, 3.0, 2.0, 2.0, 3.0], device=device)
     yield a, b
     yield torch.arange(-9, 10, device=device), 4                     # integers and a plain number
+    yield extremes(device, torch.float64), 3.0                        # ±inf, nan, −0.0, beyond int32
+    yield torch.tensor(-7.0, device=device), torch.tensor(3.0, device=device)   # 0-d
     for _ in range(n):
         yield randn(gen, 5, 6, device=device, scale=10), randn(gen, 6, device=device, scale=3)   # broadcast
 
@@ -74,7 +78,7 @@ def _remainder_case(a, b):
                 hints=[(torch.fmod(a, b), MOD_HINT)])
 
 
-@CHECKS.add("1.5", points=2, target="tensors.py_remainder", forbid=("remainder", "%"))
+@CHECKS.add("1.5", points=2, target="tensors.py_remainder", forbid=("remainder", "%", "__mod__", "__rmod__"))
 def py_remainder(gen, device):
     for a, b in _remainder_cases(gen, device, 1):
         yield _remainder_case(a, b)
@@ -82,12 +86,12 @@ def py_remainder(gen, device):
 
 @CHECKS.hidden("1.5", points=1)
 def py_remainder_hidden(gen, device):
-    for a, b in list(_remainder_cases(gen, device, 3))[2:]:
+    for a, b in list(_remainder_cases(gen, device, 3))[4:]:
         yield _remainder_case(a, b)
 
 
 MATMUL_FORBID = ("matmul", "mm", "bmm", "mv", "dot", "vdot", "einsum", "tensordot", "inner", "addmm",
-                 "addmv", "baddbmm", "addbmm", "linear", "@")
+                 "addmv", "baddbmm", "addbmm", "linear", "@", "__matmul__", "__rmatmul__")
 MATMUL_SHAPES = [((3,), (3,)), ((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((6, 4, 3), (6, 3, 5)),
                  ((6, 4, 3), (3, 5)), ((3,), (6, 3, 5)), ((6, 4, 3), (3,)), ((2, 1, 4, 3), (5, 3, 2)),
                  ((0, 3), (3, 2)), ((4, 0), (0, 2))]

@@ -35,6 +35,12 @@ def ignores_second(x, y):
     return (x.exp()).sum()
 
 
+def opaque_cubic(x):
+    """Σ (x³ − x), computed where autograd cannot see it: only a numerical derivative works here."""
+    y = x.detach()
+    return (y ** 3 - y).sum()
+
+
 def logsumexp_rows(x):
     return torch.logsumexp(x, dim=-1).sum() + (x ** 2).mean()
 
@@ -75,7 +81,7 @@ def regression(w):
 
 
 FUNCTIONS = {f.__name__: f for f in (cubic_sum, sin_poly, product_mix, matrix_tanh, ignores_second,
-                                     logsumexp_rows, mix, project, matrix_square, rosenbrock, quadratic,
+                                     opaque_cubic, logsumexp_rows, mix, project, matrix_square, rosenbrock, quadratic,
                                      regression)}
 
 
@@ -108,5 +114,20 @@ def diamond(a, b):
 
 
 BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond)}
+
+# ---- around: what is built on the student's result before backward (fan-in) -------------------------
+
+def residual(y, x):
+    """y + x: the input's gradient arrives along two paths and is summed, so a backward that writes
+    into grad_output in place, or returns it where a new tensor is due, corrupts the other path."""
+    return y + x
+
+
+def used_twice(y, x):
+    """y·y: the result's own gradient is the sum of two products with grad_output."""
+    return y * y
+
+
+AROUND = {f.__name__: f for f in (residual, used_twice)}
 
 FIXTURES = {**FUNCTIONS, **BUILDERS}

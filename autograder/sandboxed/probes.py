@@ -39,17 +39,34 @@ def reap():
             pass   # nothing left to kill
 
 
-def record(obj, depth=0):
+# The torch the probes use, captured at import, before any student code runs: the C methods and
+# attributes of torch._C.TensorBase (an immutable type: nobody can replace them) and the autograd
+# engine itself. A student who patches torch.Tensor.backward, .grad or .clone changes nothing the
+# probes see; the runner's seal (runner.py) fails the case besides.
+_BASE = torch._C.TensorBase
+TENSOR, PARAMETER, DTYPE, DEVICE = torch.Tensor, torch.nn.Parameter, torch.dtype, torch.device
+GRAD, VERSION, REQUIRES_GRAD, IS_LEAF, GRAD_FN = (vars(_BASE)[name].__get__ for name in
+                                                  ("grad", "_version", "requires_grad", "is_leaf", "grad_fn"))
+DETACH, CLONE, REQUIRES_GRAD_ = _BASE.detach, _BASE.clone, _BASE.requires_grad_
+_RUN_BACKWARD = torch.autograd.variable.Variable._execution_engine.run_backward
+
+
+def backward(t, grad_output, _run=_RUN_BACKWARD):
+    """t.backward(grad_output), straight into the autograd engine."""
+    _run((t,), (grad_output,), False, False, (), allow_unreachable=True, accumulate_grad=True)
+
+
+def record(obj, depth=0, _type=type, _isinstance=isinstance, _str=str, _list=list, _bool=bool, _int=int):
     """A returned object as plain data: exact tensors, numbers, strings, lists, dicts; else a tag."""
     if depth > 6:
         return {"__unsupported__": "nesting too deep"}
-    kind = type(obj)
-    if kind is torch.Tensor or kind is torch.nn.Parameter:
-        return {"__tensor__": obj.detach().clone(), "requires_grad": bool(obj.requires_grad),
-                "is_leaf": bool(obj.is_leaf), "version": int(obj._version),
-                "grad_fn": None if obj.grad_fn is None else type(obj.grad_fn).__name__,
-                "parameter": kind is torch.nn.Parameter}
-    if isinstance(obj, torch.Tensor):
+    kind = _type(obj)
+    if kind is TENSOR or kind is PARAMETER:
+        grad_fn = GRAD_FN(obj)
+        return {"__tensor__": CLONE(DETACH(obj)), "requires_grad": _bool(REQUIRES_GRAD(obj)),
+                "is_leaf": _bool(IS_LEAF(obj)), "version": _int(VERSION(obj)),
+                "grad_fn": None if grad_fn is None else _type(grad_fn).__name__, "parameter": kind is PARAMETER}
+    if _isinstance(obj, TENSOR):
         return {"__unsupported__": f"tensor subclass {kind.__name__}"}
     if kind in (bool, int, float, type(None)):
         return obj
@@ -58,11 +75,11 @@ def record(obj, depth=0):
     if kind in (list, tuple):
         return {"__seq__": [record(x, depth + 1) for x in obj[:10000]], "kind": kind.__name__}
     if kind is dict:
-        return {"__dict__": {str(k)[:200]: record(v, depth + 1) for k, v in list(obj.items())[:10000]}}
-    if kind is torch.dtype:
-        return {"__dtype__": str(obj)}
-    if kind is torch.device:
-        return {"__device__": str(obj)}
+        return {"__dict__": {_str(k)[:200]: record(v, depth + 1) for k, v in _list(obj.items())[:10000]}}
+    if kind is DTYPE:
+        return {"__dtype__": _str(obj)}
+    if kind is DEVICE:
+        return {"__device__": _str(obj)}
     return {"__unsupported__": f"{kind.__module__}.{kind.__qualname__}"[:200]}
 
 
@@ -84,8 +101,9 @@ class OpLog(TorchFunctionMode):
 
 def call(ctx, target, args=(), kwargs=None, trace=False):
     """Call target(*args, **kwargs); record the result, the arguments afterwards and the ops used."""
+    record_ = record                  # bound before any student code runs (ctx.resolve imports it)
     fn = ctx.resolve(target)
-    args = list(args)
+    args = tuple(args)                # the probe's own, immutable: the student gets the items, not the tuple
     kwargs = dict(kwargs or {})
     log = OpLog()
     if trace:
@@ -93,50 +111,55 @@ def call(ctx, target, args=(), kwargs=None, trace=False):
             value = fn(*args, **kwargs)
     else:
         value = fn(*args, **kwargs)
-    return {"value": record(value), "args_after": record(list(args)), "ops": sorted(log.ops)}
+    return {"value": record_(value), "args_after": record_(list(args)), "ops": sorted(log.ops)}
 
 
-def _fresh(inputs, kinds):
+def _fresh(inputs, kinds, _detach=DETACH, _clone=CLONE, _requires_grad_=REQUIRES_GRAD_):
     """Fresh copies of the inputs. kinds[i]: "plain" (no grad), "leaf" (a leaf requiring grad) or
     "nonleaf" (leaf.clone(): requires grad, not a leaf). Returns (args, leaves): leaves[i] is where
     input i's gradient lands (None for plain)."""
     args, leaves = [], []
     for t, kind in zip(inputs, kinds):
-        if kind == "plain" or not isinstance(t, torch.Tensor):
-            args.append(t.detach().clone() if isinstance(t, torch.Tensor) else t)
+        if kind == "plain" or type(t) is not TENSOR:
+            args.append(_clone(_detach(t)) if type(t) is TENSOR else t)
             leaves.append(None)
             continue
-        leaf = t.detach().clone().requires_grad_(True)
+        leaf = _requires_grad_(_clone(_detach(t)), True)
         leaves.append(leaf)
-        args.append(leaf if kind == "leaf" else leaf.clone())
-    return args, leaves
+        args.append(leaf if kind == "leaf" else _clone(leaf))
+    return tuple(args), tuple(leaves)
 
 
-def _versions(args):
-    return [int(a._version) if isinstance(a, torch.Tensor) else None for a in args]
+def _versions(args, _version=VERSION):
+    return [int(_version(a)) if type(a) is TENSOR else None for a in args]
 
 
-def _grads(leaves):
-    return [record(l.grad) if l is not None and l.grad is not None else None for l in leaves]
+def _grads(leaves, _record=record, _grad=GRAD):
+    return [_record(_grad(l)) if l is not None and _grad(l) is not None else None for l in leaves]
 
 
 def observe(ctx, target, inputs, kinds, grad_output=None, apply=False, fixture=None, build=None,
-            extra=(), kwargs=None, repeat=1, gradcheck=False):
+            extra=(), kwargs=None, repeat=1, around=None):
     """The one autograd observation: call the student's code on fresh inputs and record what happened.
 
     The call is `target(*args, *extra, **kwargs)`, args made from `inputs` by `kinds` (see _fresh);
     with `fixture` (a function of fixtures.py) passed first, with `build` (a graph builder of
     fixtures.py) turning the args into the single argument, with `apply` calling a
     torch.autograd.Function's apply. The call is made `repeat` times on the same args. Then, if
-    `grad_output` is given and the result is a tensor that requires grad, backward(grad_output).
+    `grad_output` is given and the result is a tensor that requires grad, backward(grad_output) —
+    through `around(result, first arg)` (fixtures.AROUND) when given, so gradients meet at fan-in.
 
     Recorded, one schema for every lesson (the judge decides what matters): the results, the error a
     call raised, each arg's _version before and after, whether the result *is* an arg, the args
     afterwards (values, requires_grad), the leaves' .grad after the call and after backward, the error
-    backward raised, which gradients a Function's backward returned, and
-    gradcheck's outcome in float64.
+    backward raised, and which gradients a Function's backward returned. Everything used after the
+    student's code has run is bound here first, before it can run.
     """
-    fn = ctx.resolve(target)
+    record_, fresh_, versions_, grads_, backward_, requires_grad = record, _fresh, _versions, _grads, backward, REQUIRES_GRAD
+    error_text_ = error_text
+    builders, arounds = dict(fixtures.FIXTURES), dict(fixtures.AROUND)
+    args, leaves = fresh_(inputs, kinds)
+    fn = ctx.resolve(target)          # the student's module is imported here, on the first case
     returned = []
     if apply:
         if not (isinstance(fn, type) and issubclass(fn, torch.autograd.Function)):
@@ -151,48 +174,36 @@ def observe(ctx, target, inputs, kinds, grad_output=None, apply=False, fixture=N
                 returned.append([None if g is None else bool(isinstance(g, torch.Tensor)) for g in items])
                 return result
         fn = Spy.apply
-    args, leaves = _fresh(inputs, kinds)
-    head = [fixtures.FIXTURES[fixture]] if fixture else []
-    tail = [e.detach().clone() if isinstance(e, torch.Tensor) else e for e in extra]
-    out = {"results": [], "call_error": None, "versions_before": _versions(args), "is_input": [False] * len(args),
-           "backward_error": None, "grads": [None] * len(args), "backward_returned": None,
-           "gradcheck": None, "gradcheck_error": None}
+    head = (builders[fixture],) if fixture else ()
+    tail = tuple(CLONE(DETACH(e)) if type(e) is TENSOR else e for e in extra)
+    out = {"results": [], "call_error": None, "versions_before": versions_(args), "is_input": [False] * len(args),
+           "backward_error": None, "grads": [None] * len(args), "backward_returned": None}
     values = []
     try:
-        call_args = [fixtures.FIXTURES[build](*args)] if build else args
+        call_args = (builders[build](*args),) if build else args
         for _ in range(repeat):
             values.append(fn(*head, *call_args, *tail, **(kwargs or {})))
-            out["results"].append(record(values[-1]))
+            out["results"].append(record_(values[-1]))
     except NotImplementedError:
         raise
     except Exception as e:
-        out["call_error"] = error_text(e)
-    out.update({"versions_after": _versions(args), "args_after": record(list(args)),
-                "requires_grad_after": [bool(a.requires_grad) if isinstance(a, torch.Tensor) else None for a in args],
-                "grads_after_call": _grads(leaves)})
+        out["call_error"] = error_text_(e)
+    out.update({"versions_after": versions_(args), "args_after": record_(list(args)),
+                "requires_grad_after": [bool(requires_grad(a)) if type(a) is TENSOR else None for a in args],
+                "grads_after_call": grads_(leaves)})
     if out["call_error"] is not None or not values:
         return out
     first = values[0]
     out["is_input"] = [first is a for a in args]
-    if grad_output is not None and type(first) is torch.Tensor and first.requires_grad:
+    if grad_output is not None and type(first) is TENSOR and requires_grad(first):
         try:
-            first.backward(grad_output)
+            backward_(arounds[around](first, args[0]) if around else first, grad_output)
         except NotImplementedError:
             raise
         except Exception as e:     # the "modified by an inplace operation" error lands here
-            out["backward_error"] = error_text(e)
-        out["grads"] = _grads(leaves)
+            out["backward_error"] = error_text_(e)
+        out["grads"] = grads_(leaves)
         out["backward_returned"] = returned[0] if returned else None
-    if gradcheck:
-        args64 = [t.detach().to(torch.float64).clone().requires_grad_(k != "plain") for t, k in zip(inputs, kinds)]
-        try:
-            out["gradcheck"] = bool(torch.autograd.gradcheck(cls.apply if apply else fn, tuple(args64), eps=1e-6,
-                                                             atol=1e-5, raise_exception=True))
-        except NotImplementedError:
-            raise
-        except Exception as e:
-            out["gradcheck"] = False
-            out["gradcheck_error"] = error_text(e)
     return out
 
 
@@ -271,10 +282,11 @@ def _run_notebook(path, cell_timeout_s=30):
 
 def notebook_answer(ctx, notebook, name):
     """Run the submitted notebook (once) and record the value its answer cell bound to `name`."""
+    record_ = record                  # bound before the notebook's code runs
     path = os.path.join(ctx.submission, notebook)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"the submission has no {notebook}")
     namespace, errors = _run_notebook(path)
     if name not in namespace:
         raise NameError(f"the notebook never set `{name}`" + (f" (errors: {'; '.join(errors[:3])})" if errors else ""))
-    return {"value": record(namespace[name])}
+    return {"value": record_(namespace[name])}

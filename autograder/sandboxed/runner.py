@@ -10,7 +10,8 @@ Arguments: CHANNEL_FD UID WORK. Protocol:
      part) while the trusted side prepares the job;
   2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway);
   3. on the channel: "ready", then per case "start KEY", "result KEY LENGTH" + the torch.save bytes
-     of its outcome, "done KEY". The trusted watchdog kills us if a case overstays its time.
+     of its outcome, "done KEY"; "end" after the last. The trusted watchdog kills us if a case
+     overstays its time.
 """
 import os
 import sys
@@ -34,9 +35,12 @@ import torch  # noqa: E402
 
 WORK = os.path.abspath(sys.argv[3])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # probes.py beside this file
+import fixtures  # noqa: E402
 import probes  # noqa: E402
+import seal  # noqa: E402
 
-probes.ISOLATED = WORK == "/sandbox"   # the trusted side passes that folder only under bubblewrap
+probes.ISOLATED = WORK == "/sandbox"
+THIS = sys.modules[__name__]   # IPython later puts its own module at sys.modules["__main__"]   # the trusted side passes that folder only under bubblewrap
 
 
 class Context:
@@ -65,8 +69,8 @@ class Context:
         return getattr(self.module(module), attr)
 
 
-def run_case(ctx, case):
-    torch.manual_seed(case.get("seed", 0))
+def run_case(ctx, case, _seed=torch.manual_seed):
+    _seed(case.get("seed", 0))
     module, _, name = case["probe"].rpartition(".")   # "probes_detach.to_numpy" lives in probes_detach.py
     try:
         probe = getattr(importlib.import_module(module) if module else probes, name)
@@ -84,20 +88,20 @@ def run_case(ctx, case):
             os._exit(0)   # a process the student code forked has come back here: it has nothing to say
 
 
-def encode(result):
-    buffer = io.BytesIO()
+def encode(result, _save=torch.save, _bytes_io=io.BytesIO):
+    buffer = _bytes_io()
     try:
-        torch.save(result, buffer)
+        _save(result, buffer)
     except BaseException as e:
-        buffer = io.BytesIO()
-        torch.save({"status": "raised", "error": f"the result could not be saved: {e!r}"[:probes.MAX_TEXT]}, buffer)
+        buffer = _bytes_io()
+        _save({"status": "raised", "error": f"the result could not be saved: {e!r}"[:probes.MAX_TEXT]}, buffer)
     return buffer.getvalue()
 
 
-def send(data):
-    view = memoryview(data)
+def send(data, _write=os.write, _view=memoryview):
+    view = _view(data)
     while view:
-        view = view[os.write(CHANNEL, view):]
+        view = view[_write(CHANNEL, view):]
 
 
 def warm_up():
@@ -109,6 +113,7 @@ def warm_up():
     """
     with probes.OpLog():
         torch.ones(2).add(1)
+    encode({"value": probes.record(torch.ones(2, requires_grad=True) * 2)})   # pickling caches __slotnames__ now
     for name in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
         if name.startswith("probes_") and name.endswith(".py"):
             importlib.import_module(name[:-3])    # the whole probe layer loads before "ready"
@@ -127,18 +132,36 @@ def main():
     else:
         os.makedirs(submission, exist_ok=True)
     warm_up()
-    send(b"ready\n")
+    lesson_probes = [m for name, m in sorted(sys.modules.items()) if name.startswith("probes_")]
+    sealed = seal.Seal([probes, fixtures, seal, THIS, *lesson_probes])
+    # Everything the loop below uses is bound here, before any student code runs: student code can
+    # rebind module globals, not this frame's locals; and the code of what it calls is compared
+    # here, in this frame, before each use.
+    run, encode_, send_, reap, broken, exit_, write = run_case, encode, send, probes.reap, sealed.broken, os._exit, os.write
+    functions = (run, encode_, send_, reap, broken.__func__)
+    codes = tuple((f.__code__, f.__defaults__) for f in functions)
+    send_(b"ready\n")
     job_name = os.path.basename(sys.stdin.readline().strip())
     job = torch.load(os.path.join(WORK, "in", job_name), weights_only=True)
     ctx = Context(submission)
     os.chdir(submission)
     for case in job["cases"]:
         key = case["key"]
-        send(f"start {key}\n".encode())
-        data = encode(run_case(ctx, case))
-        probes.reap()
-        send(f"result {key} {len(data)}\n".encode() + data + f"done {key}\n".encode())
-    os._exit(0)   # skip interpreter shutdown: student atexit hooks have nothing to say
+        send_(f"start {key}\n".encode())
+        outcome = run(ctx, case)
+        if tuple((f.__code__, f.__defaults__) for f in functions) != codes:
+            write(CHANNEL, b"the grader's own runner was rewritten by the submission\n")   # not the protocol: fails closed
+            exit_(1)
+        # A notebook is a whole program that may legitimately change anything (autoreload does); its
+        # answer is a value recorded by a probe bound before it ran, and answers are the job's last cases.
+        tampered = broken() if case["probe"] != "notebook_answer" else None
+        if tampered:
+            outcome = {"status": "tampered", "error": tampered}
+        data = encode_(outcome)
+        reap()
+        send_(f"result {key} {len(data)}\n".encode() + data + f"done {key}\n".encode())
+    send_(b"end\n")
+    exit_(0)   # skip interpreter shutdown: student atexit hooks have nothing to say
 
 
 if __name__ == "__main__":

@@ -40,3 +40,13 @@ WRONG = [
      "    out = [w.detach().clone()]\n    for _ in range(steps):\n        loss_fn(w).backward()\n"
      "        w = w - lr * w.grad\n        out.append(w.detach().clone())\n    return torch.stack(out)\n", "leaf"),
 ]
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("2.1", "grad_of with torch.func.grad",
+     "def grad_of(f, *xs):\n    return torch.func.grad(f, argnums=tuple(range(len(xs))))(*[x.detach() for x in xs])\n"),
+    ("2.3", "vjp with torch.func.vjp",
+     "def vjp(func, inputs, v):\n    y, pull = torch.func.vjp(func, inputs.detach())\n    return y.detach(), pull(v)[0]\n"),
+    ("2.4", "jacobian with torch.func.jacrev",
+     "def jacobian(func, inputs):\n    return torch.func.jacrev(func)(inputs.detach())\n"),
+]

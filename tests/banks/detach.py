@@ -21,3 +21,13 @@ WRONG = [
     ("5.3", "masked_gradient with the mask inverted",
      "def masked_gradient(x, mask):\n    return torch.where(mask, x.detach(), x)\n", "inverted"),
 ]
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("5.1", "straight-through as round(x).detach() + x - x.detach()",
+     "def straight_through_round(x):\n    return torch.round(x).detach() + x - x.detach()\n"),
+    ("5.3", "masked_gradient with a hook on a clone",
+     "def masked_gradient(x, mask):\n    y = x.clone()\n    y.register_hook(lambda g: g * mask)\n    return y\n"),
+    ("5.3", "masked_gradient with masked_fill",
+     "def masked_gradient(x, mask):\n    return x - (x - x.detach()).masked_fill(mask, 0)\n"),
+]

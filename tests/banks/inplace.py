@@ -42,3 +42,10 @@ WRONG = [
      "    @staticmethod\n    def backward(ctx, g):\n        (y,) = ctx.saved_tensors\n        return g * (y > 0)\n",
      "more than once"),
 ]
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("4.1", "silu as x / (1 + exp(-x))", "def silu(x):\n    return x / (1 + torch.exp(-x))\n"),
+    ("4.3", "softmax_layer through logsumexp",
+     "def softmax_layer(x, w):\n    z = x @ w\n    return torch.exp(z - torch.logsumexp(z, dim=-1, keepdim=True))\n"),
+]

@@ -39,3 +39,10 @@ WRONG = [
     ("1.11", "NCHW by reshape", "def to_nchw(x):\n    n, h, w, c = x.shape\n    return x.reshape(n, c, h, w)\n",
      "permute"),
 ]
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("1.4", "round_half_even through the parity of floor(x + 0.5)",
+     "def round_half_even(x):\n    r = torch.floor(x + 0.5)\n    tie = (r - x) == 0.5\n"
+     "    return torch.where(tie & (torch.remainder(r, 2) == 1), r - 1, r)\n"),
+]
