@@ -128,9 +128,9 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
             runner.stop("not needed")
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
         checks = [c for c in module.CHECKS if (hidden or not c.hidden) and (only is None or c.id in only)]
-        planned, verdicts = _plan(lesson, checks, devices, secret)
+        planned, unbuildable = _plan(lesson, checks, devices, secret)
         try:
-            verdicts.update(runner.run(planned))
+            verdicts = runner.run(planned)
         finally:
             runner.stop("done")
         iso = sandbox.isolation()
@@ -139,18 +139,17 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         results = []
         for check in checks:
             by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
-                         for d in devices}
-            by_device = {d: v + verdicts.get((check.id, d), []) for d, v in by_device.items()}
+                         + unbuildable.get((check.id, d), []) for d in devices}
             results.append(judging.aggregate(check, by_device, submission))
     return LessonResult(lesson, results, warnings)
 
 
 def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
-    """The cases to run. A check whose cases cannot be made, or that names a probe the sandbox does
-    not have, is a grader error (its bug, found before any student code runs)."""
+    """The cases to run, and {(check id, device): [grader error]} for a check whose cases cannot be
+    made or that names a probe the sandbox does not have (its bug, found before any student code runs)."""
     import torch
     from autograder.spec import known_probes
-    planned, broken = [], {}
+    planned, unbuildable = [], {}
     # Notebook answers run last: the notebook is a whole program, and no exercise case may run after it
     # in the same process (see sandboxed/runner.py).
     for check in sorted(checks, key=lambda c: c.kind == "answer"):
@@ -164,7 +163,7 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
                 if unknown or not cases:
                     raise ValueError(f"unknown probe {unknown}" if unknown else "the check made no cases")
             except Exception as e:
-                broken[(check.id, device)] = [judging.grader_error(
+                unbuildable[(check.id, device)] = [judging.grader_error(
                     f"the grader could not build this check's cases ({type(e).__name__}: {str(e)[:300]}): a "
                     "fault of the grader, not of your code")]
                 continue
@@ -172,7 +171,7 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
                 if check.forbid and case.probe == "call":
                     case.params["trace"] = True
                 planned.append(_Planned(f"c{len(planned)}", check, device, case))
-    return planned, broken
+    return planned, unbuildable
 
 
 class _Runner:

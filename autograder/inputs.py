@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 INF = float("inf")
-PLAIN, LEAF, NONLEAF = "plain", "leaf", "nonleaf"
 
 
 def randn(gen, *shape, device, dtype=torch.float32, scale=1.0) -> torch.Tensor:
@@ -17,8 +16,6 @@ def randn(gen, *shape, device, dtype=torch.float32, scale=1.0) -> torch.Tensor:
     return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
 
 
-def randint(gen, low, high, *shape, device, dtype=torch.int64) -> torch.Tensor:
-    return torch.randint(low, high, shape, generator=gen).to(dtype).to(device)
 
 
 def mask(gen, *shape, device) -> torch.Tensor:
@@ -52,9 +49,6 @@ def with_zeros(x: torch.Tensor, every: int = 3) -> torch.Tensor:
     return x
 
 
-def noncontiguous(gen, *shape, device, dtype=torch.float32, scale=1.0) -> torch.Tensor:
-    """A transposed view with the given shape: same values as a normal draw, strides that are not."""
-    return randn(gen, *reversed(shape), device=device, dtype=dtype, scale=scale).permute(*reversed(range(len(shape))))
 
 
 def grad_output_like(gen, out: torch.Tensor) -> torch.Tensor:

@@ -69,8 +69,9 @@ def judge(check, case, outcome: dict) -> CaseVerdict:
         return CaseVerdict("grader_error", Failure(
             f"the grader could not judge this case ({type(e).__name__}: {str(e)[:300]}): this is a fault of the "
             "grader, not of your code; your instructor has been told"), case.shown)
-    if isinstance(failure, str):
-        failure = Failure(failure)
+    if failure is not None and not isinstance(failure, Failure):
+        return grader_error(f"the grader's judge of this case returned a {type(failure).__name__}, not a Failure: "
+                            "a fault of the grader, not of your code", case.shown)
     return CaseVerdict("fail" if failure else "pass", failure, case.shown)
 
 

@@ -22,7 +22,7 @@ import torch
 from autograder import compare
 from autograder.inputs import grad_output_like
 from autograder.results import Failure
-from autograder.spec import Case
+from autograder.spec import Case, result_problem
 
 INPLACE_CALL = "your function still modifies a tensor in place; compute a new tensor instead (x - m, not x -= m)"
 INPLACE_BACKWARD = ("a tensor autograd saved for backward was overwritten in place. Write the computation out of "
@@ -50,20 +50,6 @@ def call_error(name: str, text: str, hint: Callable[[str], str | None] | None = 
     if found is None and ("leaf Variable" in text or "in-place" in text or "inplace" in text):
         found = INPLACE_CALL
     return Failure(f"{name} raised {text[:600]}", found or "")
-
-
-def _value_problem(expect, rec, atol, rtol, hints) -> Failure | None:
-    """expect: a tensor or a tuple of tensors; hints: [(a known wrong answer of the same structure, message)]."""
-    got = compare.unrecord(rec)
-    if isinstance(expect, torch.Tensor):
-        return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, hints=hints)
-    if not isinstance(got, (tuple, list)) or len(got) != len(expect):
-        return Failure(f"expected a tuple of {len(expect)} tensors, got {compare.show(got)}")
-    for i, (e, g) in enumerate(zip(expect, got)):
-        problem = compare.tensor_problem(e, g, atol=atol, rtol=rtol, hints=[(alt[i], msg) for alt, msg in hints])
-        if problem:
-            return problem.within(f"item {i}: ")
-    return None
 
 
 def _requires_grad(rec) -> list[bool]:
@@ -105,7 +91,7 @@ def observe(target: str, inputs, kinds, *, expect=None, grad_output=None, expect
                     return Failure(f"{func} changed the values of its {names[i]}", "leave the inputs alone")
         value = o["results"][0]
         if expect is not None:
-            problem = _value_problem(expect, value, atol, rtol, value_hints)
+            problem = result_problem(expect, value, atol=atol, rtol=rtol, hints=value_hints)
             if problem:
                 return problem.with_hint(result_hint).within("wrong value: ")
         if result_requires_grad is False and any(_requires_grad(value)):
@@ -148,7 +134,7 @@ def observe(target: str, inputs, kinds, *, expect=None, grad_output=None, expect
                                    f"honour ctx.needs_input_grad: if not ctx.needs_input_grad[{i}], return None in "
                                    "its place and skip the work")
         for k, rec in enumerate(o["results"][1:], start=2):
-            problem = _value_problem(expect, rec, atol, rtol, ())
+            problem = result_problem(expect, rec, atol=atol, rtol=rtol)
             if problem:
                 return Failure(f"call number {k} gave a different answer: {problem.message}", repeat_hint)
         return None

@@ -30,7 +30,7 @@ def classes_of(case) -> set[str]:
                 found.add("inf/nan")
             if t.numel() and bool(((t == 0) & torch.signbit(t)).any()):
                 found.add("-0.0")
-            if t.numel() and bool((t.abs() >= 2 ** 31).any() & torch.isfinite(t).any()):
+            if t.numel() and bool(((t.abs() >= 2 ** 31) & torch.isfinite(t)).any()):
                 found.add("beyond int32")
         elif t.dtype != torch.bool:
             found.add("integer")

@@ -141,3 +141,16 @@ def test_a_runner_that_dies_between_cases_loses_only_that_case(tmp_path):
     result = engine.grade_submission(LESSON, add_notebook(sub, LESSON), hidden=True, secret=SECRET)
     assert lost(result) == {"0.2"}, messages(result)
     assert "exited right after this case, twice" in next(c.message for c in result.checks if c.id == "0.2")
+
+
+def test_a_judge_that_returns_anything_but_a_failure_is_a_grader_error():
+    """Results are typed: a judge returning a bare string is the grader's bug, not the student's zero."""
+    from types import SimpleNamespace
+    from autograder import judging
+    from autograder.spec import call
+    case = call("tensors.trunc", torch.tensor([1.5]), expect=torch.tensor([1.0]))
+    case.judge = lambda outcome: "wrong, as a plain string"
+    outcome = {"status": "ok", "value": {"__tensor__": torch.tensor([1.0])},
+               "args_after": {"__seq__": [{"__tensor__": torch.tensor([1.5])}], "kind": "list"}, "ops": []}
+    verdict = judging.judge(SimpleNamespace(forbid=()), case, outcome)
+    assert verdict.status == "grader_error" and "not a Failure" in verdict.failure.message
