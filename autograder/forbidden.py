@@ -48,7 +48,7 @@ def in_source(forbid: tuple[str, ...], target: str | None, submission: Path) -> 
         return None
     own = _module_names(tree)
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == func:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == func:
             for inner in ast.walk(node):
                 # torch.round / x.round, or a bare round(...) that is the builtin (not the student's
                 # own helper of that name, nor a torch import, which the op trace catches).

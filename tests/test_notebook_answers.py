@@ -9,7 +9,8 @@ import pytest
 from autograder import checks
 from tests.support import ROOT, grade, lost, make_submission, messages
 
-ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}}
+ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}, "06_modules": {"6.a"},
+                 "07_optim": {"7.a"}}
 
 
 def notebook_path(lesson):
@@ -45,6 +46,12 @@ def test_instructor_notebook_earns_every_answer_check(tmp_path, lesson):
 
 
 WRONG = [
+    ("06_modules", "answer_state_keys", "answer_state_keys = ['temperature', 'scale', 'body.0.weight', "
+     "'body.0.bias', 'heads.0.weight', 'heads.0.bias', 'extra.0.weight', 'extra.0.bias']\n", "6.a", "plain Python list"),
+    ("06_modules", "answer_state_keys", "answer_state_keys = ['body.0.weight', 'body.0.bias', 'body.2.weight', "
+     "'body.2.bias', 'body.2.running_mean', 'body.2.running_var', 'body.2.num_batches_tracked', 'extra.0.weight', "
+     "'extra.0.bias', 'scale', 'temperature']\n", "6.a", "own parameters"),
+    ("07_optim", "answer_momentum_buffer", "answer_momentum_buffer = torch.tensor([1.355])\n", "7.a", "first step"),
     ("00_basics", "answer_default_device", 'answer_default_device = "cuda"\n', "0.a", "'cpu'"),
     ("00_basics", "answer_default_device", 'answer_default_device = torch.device("cpu")\n', "0.a", "expected"),
     ("01_tensors", "answer_ties", "answer_ties = torch.tensor([1., 2., 3., -2.])\n", "1.a", "even neighbour"),

@@ -131,3 +131,49 @@ def used_twice(y, x):
 AROUND = {f.__name__: f for f in (residual, used_twice)}
 
 FIXTURES = {**FUNCTIONS, **BUILDERS}
+
+# ---- models: what lessons 06–07 build, train, freeze, checkpoint and average ---------------------------
+# Built by both sides under the same torch.manual_seed, so the sandbox's copy and the trusted
+# reference start from the same weights.
+
+def encoder_head():
+    """Named sub-modules: encoder (two Linears), head."""
+    from collections import OrderedDict
+    nn = torch.nn
+    return nn.Sequential(OrderedDict(encoder=nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 5)),
+                                     act=nn.ReLU(), head=nn.Linear(5, 3)))
+
+
+def twelve_layers():
+    """Sub-modules named "0" … "11": "1" is a prefix of "10" and "11"."""
+    return torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(12)])
+
+
+class WithSpare(torch.nn.Module):
+    """A small net with one parameter the loss never reaches: its .grad stays None."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(4, 6)
+        self.out = torch.nn.Linear(6, 3)
+        self.spare = torch.nn.Parameter(torch.randn(3))
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x)))
+
+
+def with_spare():
+    return WithSpare()
+
+
+def batchnorm_net():
+    """Floating-point buffers (running_mean, running_var) and an integer one (num_batches_tracked)."""
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+
+
+MODELS = {f.__name__: f for f in (encoder_head, twelve_layers, with_spare, batchnorm_net)}
+
+
+def mse(output, target):
+    return ((output - target) ** 2).mean()

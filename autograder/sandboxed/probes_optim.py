@@ -1,0 +1,162 @@
+"""Lesson 07's observations: the student's SGD stepping a fixture model, and a ModelEMA following one.
+
+Every step's parameters and momentum buffers are recorded; the trusted judge replays the same steps
+with torch.optim.SGD (and torch's AveragedModel, or the ramp's reference) and compares.
+"""
+import sys
+
+import torch
+
+import fixtures
+from probes import DETACH, CLONE, TENSOR, backward, error_text, record
+from probes_modules import SEED, SET_GRAD, SGD, TO, module_state, parameters, qualname, _sgd_step
+
+# torch's SGD and its functional form live in this file: code from it running inside the student's
+# step means the exercise was delegated, whatever name or alias reached it.
+TORCH_SGD_FILE = "optim/sgd.py"
+GET_PROFILE, SET_PROFILE = sys.getprofile, sys.setprofile
+
+
+def _place(net, device, dtype):
+    TO(net, torch.device(device))
+    TO(net, getattr(torch, dtype))
+    return net
+
+
+def _groups(net, groups):
+    named = dict(parameters(net))
+    if groups is None:
+        return [p for _, p in parameters(net)]
+    return [{**{k: v for k, v in g.items() if k != "params"}, "params": [named[n] for n in g["params"]]}
+            for g in groups]
+
+
+def _buffers(optimizer, named, _vars=vars, _type=type, _dict=dict):
+    state = _vars(optimizer).get("state")
+    found = []
+    for _, p in named:
+        entry = state.get(p) if isinstance(state, _dict) else None
+        buf = entry.get("momentum_buffer") if _type(entry) is _dict else None
+        found.append(record(buf) if _type(buf) is TENSOR else None)
+    return found
+
+
+def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_factors=None, add_group=None,
+            reload_at=None, closure=False, device="cpu", dtype="float32"):
+    """target(groups, **options) on a fixture model, then `steps` training steps on fixtures.mse; after
+    each, every parameter and momentum buffer. Options: an lr schedule (a factor per step on each
+    group's first lr, as schedulers do), a group added at a step, a reload through state_dict() into
+    a new optimizer at a step, step(closure)."""
+    cls = ctx.resolve(target)
+    SEED(seed)
+    net = _place(fixtures.MODELS[model](), device, dtype)
+    named = parameters(net)
+    out = {"call_error": None, "mro": [], "params": [], "buffers": [], "returned": [], "step_error": None,
+           "delegated": [], "unhooked": False}
+    try:
+        optimizer = cls(_groups(net, groups), **options)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        out["call_error"] = error_text(e)
+        return out
+    out["mro"] = [qualname(c) for c in type.mro(type(optimizer))]
+    delegated = set()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.replace("\\", "/").endswith(TORCH_SGD_FILE):
+            delegated.add(frame.f_code.co_name)
+
+    def loss_and_backward():
+        for _, p in named:
+            SET_GRAD(p, None)
+        loss = fixtures.mse(net(x), y)
+        backward(loss, torch.ones_like(loss))
+        return loss
+
+    try:
+        first_lrs = [g["lr"] for g in optimizer.param_groups]
+        for t in range(steps):
+            if add_group is not None and t == add_group["at"]:
+                optimizer.add_param_group(_groups(net, [add_group["group"]])[0])
+                first_lrs.append(add_group["group"]["lr"])
+            if reload_at is not None and t == reload_at:
+                saved = optimizer.state_dict()
+                optimizer = cls(_groups(net, groups), **options)
+                optimizer.load_state_dict(saved)
+            if lr_factors is not None:
+                for group, lr in zip(optimizer.param_groups, first_lrs):
+                    group["lr"] = lr * lr_factors[t]
+            if not closure:
+                loss_and_backward()
+            SET_PROFILE(profile)
+            try:
+                returned = optimizer.step(loss_and_backward) if closure else optimizer.step()
+            finally:
+                out["unhooked"] = out["unhooked"] or GET_PROFILE() is not profile
+                SET_PROFILE(None)
+            if closure:
+                out["returned"].append(float(returned) if type(returned) is TENSOR else record(returned))
+            out["params"].append([record(p) for _, p in named])
+            out["buffers"].append(_buffers(optimizer, named))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        out["step_error"] = f"step {len(out['params'])}: {error_text(e)}"
+    out["delegated"] = sorted(delegated)
+    return out
+
+
+def sgd_errors(ctx, target, settings):
+    """Construct target([p], **kwargs) for each setting; record the exception's type (None: no error)."""
+    cls = ctx.resolve(target)
+    raised = []
+    for kwargs in settings:
+        try:
+            cls([torch.zeros(2, requires_grad=True)], **kwargs)
+            raised.append(None)
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            raised.append(type(e).__name__)
+    return {"raised": raised}
+
+
+def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device="cpu"):
+    """ModelEMA(model, decay, tau) on a fixture model trained by torch's SGD; after each training step,
+    update(model); record the averaged copy's state and `updates` each time."""
+    cls = ctx.resolve(target)
+    SEED(seed)
+    net = _place(fixtures.MODELS[model](), device, "float32")
+    named = parameters(net)
+    optimizer = SGD([p for _, p in named], lr=lr, momentum=0.9)
+    out = {"call_error": None, "same_object": False, "is_module": False, "source_training": None,
+           "states": [], "updates": [], "source_changed": False, "step_error": None}
+    try:
+        ema = cls(net, decay=decay, tau=tau)
+        averaged = getattr(ema, "module", None)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        out["call_error"] = error_text(e)
+        return out
+    out["source_training"] = bool(vars(net).get("training"))
+    out["same_object"] = averaged is net
+    out["is_module"] = isinstance(averaged, torch.nn.Module)
+    if not out["is_module"]:
+        return out
+    out["states"].append(module_state(averaged))
+    out["updates"].append(record(getattr(ema, "updates", None)))
+    try:
+        for _ in range(steps):
+            _sgd_step(net, x, y, optimizer)
+            before = [CLONE(DETACH(p)) for _, p in named]
+            ema.update(net)
+            out["source_changed"] |= any(not bool(DETACH(p).eq(b).all()) for (_, p), b in zip(named, before))
+            out["states"].append(module_state(getattr(ema, "module", None)))
+            out["updates"].append(record(getattr(ema, "updates", None)))
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        out["step_error"] = f"update {len(out['states'])}: {error_text(e)}"
+    return out
