@@ -40,6 +40,10 @@ SCHEMAS = {
     "probes_optim.sgd_errors": {"raised": _LIST},
     "probes_optim.ema_run": {"same_object": (bool,), "is_module": (bool,), "source_training": (bool, type(None)),
                              "states": _LIST, "updates": _LIST, "source_changed": (bool,), "step_error": _TEXT},
+    "probes_training.loop_run": {"returned": _RECORD, "forwards": _LIST, "training_after": (bool, type(None)),
+                                 "state": (dict, type(None))},
+    "probes_training.loader_run": {"is_loader": (bool,), "epochs": _LIST, "global_after": _RECORD},
+    "probes_training.plot_run": {"is_figure": (bool,), "axes": _LIST},
     "probes_detach.to_numpy": {"type": (str,), "input_requires_grad": _LIST, "input_version": _LIST,
                                "values": _RECORD, "returned": _RECORD},
 }

@@ -10,7 +10,7 @@ from autograder import checks
 from tests.support import ROOT, grade, lost, make_submission, messages
 
 ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}, "06_modules": {"6.a"},
-                 "07_optim": {"7.a"}}
+                 "07_optim": {"7.a"}, "08_training": {"8.a"}, "09_modes": {"9.a", "9.b"}}
 
 
 def notebook_path(lesson):
@@ -51,6 +51,9 @@ WRONG = [
     ("06_modules", "answer_state_keys", "answer_state_keys = ['body.0.weight', 'body.0.bias', 'body.2.weight', "
      "'body.2.bias', 'body.2.running_mean', 'body.2.running_var', 'body.2.num_batches_tracked', 'extra.0.weight', "
      "'extra.0.bias', 'scale', 'temperature']\n", "6.a", "own parameters"),
+    ("08_training", "answer_batch_sizes", "answer_batch_sizes = [16, 16, 16]\n", "8.a", "hidden case"),
+    ("09_modes", "answer_eval_requires_grad", "answer_eval_requires_grad = False\n", "9.a", "hidden case"),
+    ("09_modes", "answer_running_var", "answer_running_var = torch.tensor([1.0])\n", "9.b", "unbiased"),
     ("07_optim", "answer_momentum_buffer", "answer_momentum_buffer = torch.tensor([1.355])\n", "7.a", "first step"),
     ("00_basics", "answer_default_device", 'answer_default_device = "cuda"\n', "0.a", "'cpu'"),
     ("00_basics", "answer_default_device", 'answer_default_device = torch.device("cpu")\n', "0.a", "expected"),

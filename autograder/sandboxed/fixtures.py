@@ -172,8 +172,18 @@ def batchnorm_net():
     return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
 
 
-MODELS = {f.__name__: f for f in (encoder_head, twelve_layers, with_spare, batchnorm_net)}
+def dropout_net():
+    """A classifier of 2-D points into 3 classes, with Dropout: a loop that forgets train() / eval() shows."""
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+
+
+MODELS = {f.__name__: f for f in (encoder_head, twelve_layers, with_spare, batchnorm_net, dropout_net)}
 
 
 def mse(output, target):
     return ((output - target) ** 2).mean()
+
+
+# The losses a training loop is given, by name (a function cannot cross into the sandbox).
+LOSSES = {"cross_entropy": torch.nn.CrossEntropyLoss, "mse": torch.nn.MSELoss}

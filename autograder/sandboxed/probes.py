@@ -21,6 +21,12 @@ MAX_TEXT = 4000
 MAX_ERROR = 1500
 
 
+def unwritten(e):
+    """Whether a NotImplementedError is an exercise's stub (`course release` writes "Exercise N.M — …"),
+    rather than torch saying an op is not implemented for a dtype the student's code passed it."""
+    return str(e).startswith("Exercise")
+
+
 def error_text(e):
     """An exception as one short line, for probes that record an expected failure as data."""
     return f"{type(e).__name__}: {e}"[:MAX_ERROR]

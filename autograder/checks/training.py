@@ -1,0 +1,421 @@
+"""Checks for lesson 08 (course_pkg/training.py). The reference is a training loop written here, run on
+the same fixture model, seeds and loaders as the sandbox; a missing step of the loop is named by
+replaying the loop without it.
+
+(Long because the lesson's five exercises are five observations: a loader's order and its effect on
+the global RNG, one epoch, an evaluation's mode and graph, a history, a figure read back as data.)
+"""
+import math
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from autograder import compare, module_view
+from autograder.inputs import randn
+from autograder.results import Failure
+from autograder.sandboxed import fixtures
+from autograder.spec import Case, CheckList, answer
+
+CHECKS = CheckList()
+LESSON = "08_training"
+
+
+def _seed(gen) -> int:
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+
+
+def _points(gen, n, device):
+    """n labelled 2-D points in 3 classes (the lesson's kind of data)."""
+    y = torch.randint(0, 3, (n,), generator=gen)
+    centres = torch.tensor([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]])
+    x = centres[y] + randn(gen, n, 2, device="cpu")
+    return x.to(device), y.to(device)
+
+
+def _loader(x, y, batch_size, shuffle_seed):
+    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle_seed is not None,
+                      generator=generator)
+
+
+def _reference(spec, *, zero_grad=True, step_first=False, train_mode=True, epochs=1, weighted=True,
+               eval_mode=True):
+    """The loop of the probe's setup (probes_training.loop_run), here: per-batch losses, test losses,
+    final parameters. Flags off reproduce the lesson's misconceptions."""
+    torch.manual_seed(spec["seed"])
+    net = fixtures.MODELS[spec["model"]]().to(spec["x"].device)
+    opt = torch.optim.SGD(net.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    net.train(spec["start_training"])
+    train = _loader(spec["x"], spec["y"], spec["batch_size"], spec["shuffle_seed"])
+    test = _loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
+    loss_fn = fixtures.LOSSES[spec["loss"]]()
+    torch.manual_seed(spec["seed"] + 1)
+    losses, tests = [], []
+    for _ in range(epochs):
+        if train_mode:
+            net.train()
+        for inputs, targets in train:
+            if zero_grad:
+                opt.zero_grad()
+            if step_first:
+                opt.step()
+            loss = loss_fn(net(inputs), targets)
+            loss.backward()
+            if not step_first:
+                opt.step()
+            losses.append(loss.item())
+        tests.append(_evaluate(net, test, loss_fn, weighted=weighted, eval_mode=eval_mode))
+    return losses, tests, module_view.describe(net)["parameters"]
+
+
+def _evaluate(net, loader, loss_fn, *, weighted=True, eval_mode=True):
+    was = net.training
+    net.train(not eval_mode and was)
+    with torch.no_grad():
+        pairs = [(loss_fn(net(x), y).item(), len(x)) for x, y in loader]
+    net.train(was)
+    if weighted:
+        return sum(l * n for l, n in pairs) / sum(n for _, n in pairs)
+    return sum(l for l, _ in pairs) / len(pairs)
+
+
+def _spec(gen, device, n=50, test_n=21, batch_size=16, start_training=True, epochs=1):
+    x, y = _points(gen, n, device)
+    test_x, test_y = _points(gen, test_n, device)
+    return {"model": "dropout_net", "x": x, "y": y, "test_x": test_x, "test_y": test_y, "seed": _seed(gen),
+            "batch_size": batch_size, "shuffle_seed": _seed(gen), "test_batch_size": 8, "loss": "cross_entropy",
+            "lr": 0.1, "momentum": 0.9, "epochs": epochs, "start_training": start_training}
+
+
+def _floats(got, what):
+    """A returned list (already read back with compare.unrecord) as float64, or why it is not a list of floats."""
+    if not isinstance(got, (list, tuple)):
+        return None, Failure(f"{what} must be a list of floats, got {compare.show(got)}")
+    if any(isinstance(v, torch.Tensor) for v in got):
+        return None, Failure(f"{what} holds tensors, not Python floats", "append loss.item(): a loss tensor keeps its "
+                             "whole graph (every activation of the batch) alive for as long as the list lives")
+    if not all(isinstance(v, (int, float)) for v in got):
+        return None, Failure(f"{what} must be a list of floats, got {compare.show(got)}")
+    return torch.tensor(got, dtype=torch.float64), None
+
+
+def _curve_problem(what, expected, got, spec, variants):
+    problem = compare.tensor_problem(torch.tensor(expected, dtype=torch.float64), got, atol=1e-5, rtol=1e-4)
+    if problem is None:
+        return None
+    for flags, message in variants:
+        alt = _reference(spec, **flags)[0 if what == "the losses" else 1]
+        if len(alt) == len(got) and compare.tensor_problem(torch.tensor(alt, dtype=torch.float64), got,
+                                                            atol=1e-5, rtol=1e-4) is None:
+            return problem.within(f"{what}: ").with_hint(message)
+    return problem.within(f"{what}: ")
+
+
+LOOP_MISTAKES = [
+    ({"zero_grad": False}, "the gradients were never zeroed: backward adds to .grad, so every step used the sum of "
+                           "all the batches' gradients so far. optimizer.zero_grad() first, at every batch"),
+    ({"step_first": True}, "optimizer.step() ran before loss.backward(): each step used the previous batch's "
+                           "gradients"),
+    ({"train_mode": False}, "the model was left in eval mode (Dropout off): call model.train() at the start of the "
+                            "epoch, since evaluate() switches to eval mode"),
+]
+
+SWAPPED = "torch's losses take (input, target): loss_fn(model(inputs), targets), not loss_fn(targets, output)"
+
+
+def _call_problem(o, name):
+    if o["call_error"] is None:
+        return None
+    text = o["call_error"]
+    hint = SWAPPED if any(w in text for w in ("Long", "Float", "target", "floating point")) else ""
+    return Failure(f"{name} raised {text[:500]}", hint)
+
+
+def _weights_problem(o, expected):
+    state = module_view.read(o["state"])
+    return module_view.tensors_problem("after training, parameter", expected, state["parameters"],
+                                       atol=1e-5, rtol=1e-4)
+
+
+# ---- 8.1 make_loader -----------------------------------------------------------------------------
+
+def _make_loader_case(gen, n, batch_size, shuffle=True):
+    seed, global_seed = _seed(gen), _seed(gen)
+    dataset = TensorDataset(torch.arange(n))
+    epochs = []
+    for _ in range(2):
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                            generator=torch.Generator().manual_seed(seed))
+        epochs += [[b[0].tolist() for b in loader] for _ in range(2)]
+    torch.manual_seed(global_seed)
+    global_after = torch.rand(4)
+
+    def judge(o):
+        if o["call_error"] is not None:
+            return Failure(f"make_loader raised {o['call_error'][:400]}")
+        if not o["is_loader"]:
+            return Failure("make_loader must return a torch.utils.data.DataLoader")
+        got = o["epochs"]
+        if any(len(e) != len(epochs[0]) for e in got) or any(len(b) != len(r) for e in got for b, r in zip(e, epochs[0])):
+            sizes = [len(b) for b in got[0]] if got else []
+            return Failure(f"batch sizes {sizes}; expected {[len(b) for b in epochs[0]]}",
+                           "keep the last, smaller batch (drop_last=False)" if len(sizes) < len(epochs[0]) else "")
+        if shuffle and got[0] == sorted(sum(got[0], [])) and got[0] != epochs[0]:
+            return Failure("the batches come in the dataset's order: nothing was shuffled", "shuffle=True")
+        if got[0] != got[2]:
+            return Failure("two loaders made with the same seed gave different orders",
+                           "the order came from the global random stream: give the loader its own "
+                           "torch.Generator().manual_seed(seed)")
+        global_now = compare.unrecord(o["global_after"])
+        if got != epochs or compare.tensor_problem(global_after, global_now) is not None:
+            hint = ("iterating your loader changed the global random stream (torch.manual_seed): shuffle with the "
+                    "loader's own generator, and do not reseed the global RNG"
+                    if compare.tensor_problem(global_after, global_now) is not None else
+                    "shuffle with DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed))")
+            return Failure(f"the order of the batches is not DataLoader's with generator seed {seed} "
+                           f"(first epoch: expected {epochs[0][:2]}…, got {got[0][:2]}…)", hint)
+        return None
+
+    shown = f"two loaders make_loader(a dataset of {n} examples, batch_size={batch_size}, seed, shuffle={shuffle}), " \
+            "two epochs each"
+    return Case("probes_training.loader_run", {"target": "training.make_loader", "n": n, "batch_size": batch_size,
+                                               "seed": seed, "shuffle": shuffle, "global_seed": global_seed},
+                judge, shown=shown)
+
+
+@CHECKS.add("8.1", points=2, target="training.make_loader", cuda=False)
+def make_loader(gen, device):
+    yield _make_loader_case(gen, 50, 16)
+    yield _make_loader_case(gen, 12, 5, shuffle=False)
+
+
+@CHECKS.hidden("8.1", points=1)
+def make_loader_hidden(gen, device):
+    yield _make_loader_case(gen, 37, 6)
+
+
+# ---- 8.2 train_one_epoch -------------------------------------------------------------------------
+
+def _loop_case(target, spec, judge, shown):
+    params = {k: v for k, v in spec.items() if k != "epochs"}
+    params.update(target=f"training.{target}", epochs=spec["epochs"])
+    return Case("probes_training.loop_run", params, judge, shown=shown, timeout_s=30)
+
+
+def _train_case(gen, device, **options):
+    spec = _spec(gen, device, **options)
+    losses, _, weights = _reference(spec)
+
+    def judge(o):
+        problem = _call_problem(o, "train_one_epoch")
+        if problem:
+            return problem
+        got, problem = _floats(compare.unrecord(o["returned"]), "what train_one_epoch returned")
+        if problem:
+            return problem
+        if o["forwards"] and not all(training for _, training in o["forwards"]):
+            return Failure("some forward passes ran in eval mode", LOOP_MISTAKES[2][1])
+        problem = _curve_problem("the losses", losses, got, spec, LOOP_MISTAKES)
+        return problem or _weights_problem(o, weights)
+
+    shown = (f"train_one_epoch on {len(spec['x'])} labelled points, batches of {spec['batch_size']} (the last one "
+             f"smaller), a model with Dropout{'' if spec['start_training'] else ' handed over in eval mode'}, "
+             "SGD with momentum, cross-entropy")
+    return _loop_case("train_one_epoch", spec, judge, shown)
+
+
+@CHECKS.add("8.2", points=3, target="training.train_one_epoch")
+def train_one_epoch(gen, device):
+    yield _train_case(gen, device)
+    yield _train_case(gen, device, start_training=False, n=40, batch_size=8)
+
+
+@CHECKS.hidden("8.2", points=1)
+def train_one_epoch_hidden(gen, device):
+    yield _train_case(gen, device, n=33, batch_size=10)
+
+
+# ---- 8.3 evaluate --------------------------------------------------------------------------------
+
+def _evaluate_case(gen, device, start_training):
+    spec = _spec(gen, device, start_training=start_training, test_n=21)
+    torch.manual_seed(spec["seed"])
+    net = fixtures.MODELS[spec["model"]]().to(device)
+    test = _loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
+    loss_fn = fixtures.LOSSES[spec["loss"]]()
+    expected = _evaluate(net, test, loss_fn)
+    unweighted = _evaluate(net, test, loss_fn, weighted=False)
+
+    def judge(o):
+        problem = _call_problem(o, "evaluate")
+        if problem:
+            return problem
+        if any(training for _, training in o["forwards"]):
+            return Failure("evaluate ran the model in training mode (Dropout active)", "model.eval() before the loop")
+        if any(grad for grad, _ in o["forwards"]):
+            return Failure("evaluate built a graph for every batch", "wrap the loop in torch.no_grad(): nothing "
+                           "will call backward, so recording the graph only costs memory and time")
+        if o["training_after"] != start_training:
+            mode = "training" if start_training else "eval"
+            return Failure(f"the model was in {mode} mode before evaluate and is not afterwards",
+                           "remember model.training first and restore it with model.train(was_training)")
+        got = compare.unrecord(o["returned"])
+        if isinstance(got, torch.Tensor):
+            return Failure("evaluate returned a tensor; return a Python float (.item())")
+        if not isinstance(got, (int, float)):
+            return Failure(f"evaluate returned {compare.show(got)}, not a float")
+        if math.isclose(got, unweighted, rel_tol=1e-5) and not math.isclose(expected, unweighted, rel_tol=1e-5):
+            return Failure(f"expected the mean over examples {expected:.6g}, got the mean of batch means {got:.6g}",
+                           "the last batch is smaller: weight each batch's loss by its size (sum of loss × size, "
+                           "divided by the number of examples)")
+        if not math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6):
+            return Failure(f"expected {expected:.6g}, got {got:.6g}")
+        return None
+
+    shown = (f"evaluate on {len(spec['test_x'])} test points in batches of {spec['test_batch_size']}, the model "
+             f"handed over in {'training' if start_training else 'eval'} mode")
+    return _loop_case("evaluate", spec, judge, shown)
+
+
+@CHECKS.add("8.3", points=2, target="training.evaluate")
+def evaluate(gen, device):
+    yield _evaluate_case(gen, device, start_training=True)
+    yield _evaluate_case(gen, device, start_training=False)
+
+
+@CHECKS.hidden("8.3", points=1)
+def evaluate_hidden(gen, device):
+    yield _evaluate_case(gen, device, start_training=True)
+
+
+# ---- 8.4 fit -------------------------------------------------------------------------------------
+
+def _fit_case(gen, device, epochs=3, **options):
+    spec = _spec(gen, device, epochs=epochs, **options)
+    losses, tests, weights = _reference(spec, epochs=epochs)
+    n, size = len(spec["x"]), spec["batch_size"]
+    sizes = [min(size, n - s) for s in range(0, n, size)]
+    seen = [sum(sizes[: i + 1]) + e * n for e in range(epochs) for i in range(len(sizes))]
+
+    def judge(o):
+        problem = _call_problem(o, "fit")
+        if problem:
+            return problem
+        history = compare.unrecord(o["returned"])
+        keys = ["train_loss", "examples_seen", "test_loss", "epoch_examples"]
+        if not isinstance(history, dict) or any(k not in history for k in keys):
+            return Failure(f"fit must return a dict with the lists {keys}, got {compare.show(history)[:200]}")
+        got = {}
+        for key in keys:
+            got[key], problem = _floats(history[key], f"history[{key!r}]")
+            if problem:
+                return problem
+        problem = _curve_problem("history['train_loss']", losses, got["train_loss"], spec,
+                                 [(dict(f, epochs=epochs), m) for f, m in LOOP_MISTAKES])
+        if problem:
+            return problem
+        if got["examples_seen"].tolist() != seen:
+            hint = ("count examples, not batches: add each batch's size" if got["examples_seen"].tolist()
+                    == list(range(1, len(seen) + 1)) else
+                    "the last batch of each epoch is smaller: add len(inputs), not the batch size"
+                    if got["examples_seen"].tolist() == [size * (i + 1) for i in range(len(seen))] else "")
+            return Failure(f"history['examples_seen'] should be {seen[:6]}…, got {got['examples_seen'].tolist()[:6]}…",
+                           hint)
+        if got["epoch_examples"].tolist() != [n * (e + 1) for e in range(epochs)]:
+            return Failure(f"history['epoch_examples'] should be {[n * (e + 1) for e in range(epochs)]}, "
+                           f"got {got['epoch_examples'].tolist()}")
+        variants = [(dict(epochs=epochs, weighted=False), "the test loss is the mean over examples: weight each "
+                     "batch's loss by its size"),
+                    (dict(epochs=epochs, eval_mode=False), "the test loss must be computed in eval mode (Dropout "
+                     "off)")]
+        problem = _curve_problem("history['test_loss']", tests, got["test_loss"], spec, variants)
+        if problem:
+            return problem
+        if o["training_after"] is not True:
+            return Failure("fit left the model in eval mode", "evaluate() restores the mode it found; end in training "
+                           "mode")
+        return _weights_problem(o, weights)
+
+    shown = (f"fit for {epochs} epochs on {len(spec['x'])} points in batches of {spec['batch_size']}, "
+             f"{len(spec['test_x'])} test points")
+    return _loop_case("fit", spec, judge, shown)
+
+
+@CHECKS.add("8.4", points=2, target="training.fit")
+def fit(gen, device):
+    yield _fit_case(gen, device)
+
+
+@CHECKS.hidden("8.4", points=1)
+def fit_hidden(gen, device):
+    yield _fit_case(gen, device, epochs=2, n=45, batch_size=20)
+
+
+# ---- 8.5 plot_history ----------------------------------------------------------------------------
+
+def _history(gen, epochs=3, n=50, size=16):
+    sizes = [min(size, n - s) for s in range(0, n, size)]
+    seen = [sum(sizes[: i + 1]) + e * n for e in range(epochs) for i in range(len(sizes))]
+    losses = (torch.rand(len(seen), generator=gen) + torch.linspace(2, 0.5, len(seen))).tolist()
+    return {"train_loss": losses, "examples_seen": seen,
+            "test_loss": (torch.rand(epochs, generator=gen) + 1).tolist(),
+            "epoch_examples": [n * (e + 1) for e in range(epochs)]}
+
+
+def _plot_case(gen, with_reference):
+    history = _history(gen)
+    reference = _history(gen) if with_reference else None
+    wanted = [("train", history["examples_seen"], history["train_loss"]),
+              ("test", history["epoch_examples"], history["test_loss"])]
+    if reference:
+        wanted += [("reference train", reference["examples_seen"], reference["train_loss"]),
+                   ("reference test", reference["epoch_examples"], reference["test_loss"])]
+
+    def judge(o):
+        if o["call_error"] is not None:
+            return Failure(f"plot_history raised {o['call_error'][:400]}")
+        if not o["is_figure"]:
+            return Failure("plot_history must return a matplotlib Figure", "fig, ax = plt.subplots(); …; return fig")
+        lines = [line for ax in o["axes"] for line in ax["lines"]]
+        for label, xs, ys in wanted:
+            found = [line for line in lines if line["label"] == label]
+            if not found:
+                return Failure(f"no line labelled {label!r} (labels found: {[l['label'] for l in lines][:6]})",
+                               "the reference history's curves too" if label.startswith("reference") else "")
+            line = found[0]
+            if [round(v, 9) for v in line["y"]] != [round(float(v), 9) for v in ys]:
+                return Failure(f"the line {label!r} does not show the history's losses")
+            if [float(v) for v in line["x"]] != [float(v) for v in xs]:
+                hint = ("the x-axis is examples seen (history['examples_seen'] / ['epoch_examples']), not the batch "
+                        "or epoch number" if line["x"] == [float(i) for i in range(len(xs))] else "")
+                return Failure(f"the line {label!r} has the wrong x values", hint)
+        ax = o["axes"][0]
+        if "example" not in ax["xlabel"].lower() or "loss" not in ax["ylabel"].lower():
+            return Failure(f"axis labels {ax['xlabel']!r} / {ax['ylabel']!r}; expected 'examples seen' / 'loss'")
+        if not ax["legend"]:
+            return Failure("the figure has no legend", "ax.legend()")
+        return None
+
+    return Case("probes_training.plot_run", {"target": "training.plot_history", "history": history,
+                                             "reference": reference}, judge,
+                shown=f"plot_history(a history of 3 epochs{', reference=another' if with_reference else ''})",
+                timeout_s=30)
+
+
+@CHECKS.add("8.5", points=1, target="training.plot_history", cuda=False)
+def plot_history(gen, device):
+    yield _plot_case(gen, with_reference=False)
+    yield _plot_case(gen, with_reference=True)
+
+
+@CHECKS.hidden("8.5", points=1)
+def plot_history_hidden(gen, device):
+    yield _plot_case(gen, with_reference=True)
+
+
+# ---- in-notebook answer (graded hidden) ----------------------------------------------------------
+
+@CHECKS.answer("8.a", hidden=True, title="predict: the batch sizes of 50 examples in batches of 16")
+def answer_batch_sizes(gen, device):
+    sizes = [len(b[0]) for b in DataLoader(TensorDataset(torch.arange(50)), batch_size=16)]
+    yield answer(LESSON, "answer_batch_sizes", expect=sizes, shown="your prediction `answer_batch_sizes`")

@@ -1,0 +1,98 @@
+"""Realistic wrong answers to lesson 09_modes (course_pkg/modes.py): each loses exactly its exercise.
+
+Rows: (exercise, what the mistake is, source appended to course_pkg/modes.py, a word the message must say).
+"""
+LESSON = "09_modes"
+MODULE = "modes"
+
+
+def _dropout(forward: str, init: str = "        self.p = p\n") -> str:
+    return ("class Dropout(nn.Module):\n    def __init__(self, p=0.5):\n        super().__init__()\n"
+            "        if not 0 <= p <= 1:\n            raise ValueError(p)\n" + init
+            + "\n    def forward(self, x):\n" + forward)
+
+
+_BN_INIT = """class BatchNorm1d(nn.Module):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.eps, self.momentum, self.affine, self.track_running_stats = eps, momentum, affine, track_running_stats
+        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features))
+            self.register_buffer("running_var", torch.ones(num_features))
+            self.register_buffer("num_batches_tracked", torch.tensor(0))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+"""
+
+
+def _bn(forward_body: str, init: str = _BN_INIT) -> str:
+    return init + "\n    def forward(self, x):\n" + forward_body
+
+
+def _bn_forward(*, unbiased=False, running_biased=False, swapped=False, no_grad_stats=False, update_in_eval=False,
+                count=True) -> str:
+    stats = "        with torch.no_grad():\n            mean, var = x.mean(dims), x.var(dims, unbiased=%s)\n" \
+        if no_grad_stats else "        mean, var = x.mean(dims), x.var(dims, unbiased=%s)\n"
+    return ("        dims = [0] if x.dim() == 2 else [0, 2]\n"
+            "        shape = [1, -1] + [1] * (x.dim() - 2)\n"
+            "        batch = self.training or not self.track_running_stats\n"
+            + stats % unbiased +
+            "        if (self.training or %s) and self.track_running_stats:\n" % update_in_eval +
+            "            with torch.no_grad():\n"
+            + ("                self.num_batches_tracked += 1\n" if count else "") +
+            "                m = 1 / max(float(self.num_batches_tracked), 1.0) if self.momentum is None else self.momentum\n"
+            + ("                m = 1 - m\n" if swapped else "") +
+            "                n = x.numel() / x.shape[1]\n"
+            "                self.running_mean.mul_(1 - m).add_(x.mean(dims), alpha=m)\n"
+            "                v = x.var(dims, unbiased=False)\n"
+            + ("" if running_biased else "                v = v * n / (n - 1)\n") +
+            "                self.running_var.mul_(1 - m).add_(v, alpha=m)\n"
+            "        if not batch:\n"
+            "            mean, var = self.running_mean, self.running_var\n"
+            "        y = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + self.eps)\n"
+            "        return y * self.weight.reshape(shape) + self.bias.reshape(shape) if self.affine else y\n")
+
+
+WRONG = [
+    ("9.1", "no rescaling of the kept elements",
+     _dropout("        if not self.training:\n            return x\n        return x * (torch.rand_like(x) >= self.p)\n"),
+     "rescaled"),
+    ("9.1", "p taken as the keep probability",
+     _dropout("        if not self.training:\n            return x\n"
+              "        if self.p in (0, 1):\n            return x * (1 - self.p)\n"
+              "        return x * (torch.rand_like(x) < self.p) / self.p\n"), "dropping"),
+    ("9.1", "active in eval mode too",
+     _dropout("        if self.p == 1:\n            return x * 0\n"
+              "        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n"), "eval mode"),
+    ("9.1", "one mask drawn once and reused",
+     _dropout("        if not self.training:\n            return x\n"
+              "        if self.p in (0, 1):\n            return x * (1 - self.p)\n"
+              "        if self.mask is None or self.mask.shape != x.shape:\n"
+              "            self.mask = torch.rand_like(x) >= self.p\n"
+              "        return x * self.mask / (1 - self.p)\n", init="        self.p = p\n        self.mask = None\n"),
+     "fresh mask"),
+    ("9.1", "delegates to F.dropout",
+     _dropout("        return torch.nn.functional.dropout(x, self.p, self.training)\n"), "dropout"),
+    ("9.1", "no ValueError for p outside [0, 1]",
+     "class Dropout(nn.Module):\n    def __init__(self, p=0.5):\n        super().__init__()\n        self.p = p\n\n"
+     "    def forward(self, x):\n        if not self.training or self.p == 0:\n            return x\n"
+     "        if self.p >= 1:\n            return x * 0\n"
+     "        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n", "ValueError"),
+    ("9.2", "normalises with the unbiased variance", _bn(_bn_forward(unbiased=True)), "biased variance"),
+    ("9.2", "running_var from the biased variance", _bn(_bn_forward(running_biased=True)), "unbiased"),
+    ("9.2", "momentum as the weight of the old value", _bn(_bn_forward(swapped=True)), "new"),
+    ("9.2", "batch statistics under no_grad", _bn(_bn_forward(no_grad_stats=True)), "batch statistics"),
+    ("9.2", "running statistics updated in eval mode", _bn(_bn_forward(update_in_eval=True)), "eval mode"),
+    ("9.2", "num_batches_tracked never counted", _bn(_bn_forward(count=False)), "num_batches_tracked"),
+    ("9.2", "running statistics as plain attributes",
+     _bn(_bn_forward(), init=_BN_INIT.replace('self.register_buffer("running_mean", torch.zeros(num_features))',
+                                              'self.running_mean = torch.zeros(num_features)')
+         .replace('self.register_buffer("running_var", torch.ones(num_features))',
+                  'self.running_var = torch.ones(num_features)')), "register_buffer"),
+    ("9.2", "delegates to F.batch_norm",
+     _bn("        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, "
+         "self.bias, self.training or not self.track_running_stats, 0.1 if self.momentum is None else self.momentum, "
+         "self.eps)\n"), "batch_norm"),
+]

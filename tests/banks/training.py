@@ -1,0 +1,116 @@
+"""Realistic wrong answers to lesson 08_training (course_pkg/training.py): each loses exactly its exercise.
+
+Rows: (exercise, what the mistake is, source appended to course_pkg/training.py, a word the message must say).
+"""
+LESSON = "08_training"
+MODULE = "training"
+
+_TRAIN = """def train_one_epoch(model, loader, loss_fn, optimizer):
+    model.train()
+    losses = []
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+"""
+
+_EVALUATE = """def evaluate(model, loader, loss_fn):
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            total += loss_fn(model(inputs), targets).item() * len(inputs)
+            count += len(inputs)
+    model.train(was_training)
+    return total / count
+"""
+
+_FIT = """def fit(model, train_loader, test_loader, loss_fn, optimizer, epochs):
+    history = {"train_loss": [], "examples_seen": [], "test_loss": [], "epoch_examples": []}
+    seen = 0
+    for _ in range(epochs):
+        model.train()
+        for batch, (inputs, targets) in enumerate(train_loader):
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            seen += len(inputs)
+            history["train_loss"].append(loss.item())
+            history["examples_seen"].append(seen)
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for inputs, targets in test_loader:
+                total += loss_fn(model(inputs), targets).item() * len(inputs)
+        history["test_loss"].append(total / len(test_loader.dataset))
+        history["epoch_examples"].append(seen)
+    model.train()
+    return history
+"""
+
+_PLOT = """def plot_history(history, reference=None):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    for prefix, h in [("", history)] + ([("reference ", reference)] if reference is not None else []):
+        ax.plot(h["examples_seen"], h["train_loss"], label=prefix + "train")
+        ax.plot(h["epoch_examples"], h["test_loss"], marker="o", label=prefix + "test")
+    ax.set_xlabel("examples seen")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return fig
+"""
+
+
+def _change(source: str, old: str, new: str) -> str:
+    assert old in source, old
+    return source.replace(old, new)
+
+
+WRONG = [
+    ("8.1", "shuffles with the global RNG",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n"
+     "    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)\n", "global random stream"),
+    ("8.1", "reseeds the global RNG",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n    torch.manual_seed(seed)\n"
+     "    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle)\n", "global"),
+    ("8.1", "drops the last batch",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n"
+     "    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=True,\n"
+     "                      generator=torch.Generator().manual_seed(seed))\n", "drop_last"),
+    ("8.1", "never shuffles",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n"
+     "    return DataLoader(dataset, batch_size=batch_size, generator=torch.Generator().manual_seed(seed))\n",
+     "shuffle"),
+    ("8.2", "no zero_grad", _change(_TRAIN, "        optimizer.zero_grad()\n", ""), "zeroed"),
+    ("8.2", "steps before backward",
+     _change(_TRAIN, "        loss.backward()\n        optimizer.step()\n", "        optimizer.step()\n        loss.backward()\n"),
+     "before loss.backward"),
+    ("8.2", "the notes' argument order: loss_fn(target, output)",
+     _change(_TRAIN, "loss_fn(model(inputs), targets)", "loss_fn(targets, model(inputs))"), "(input, target)"),
+    ("8.2", "never switches to training mode", _change(_TRAIN, "    model.train()\n", ""), "eval mode"),
+    ("8.2", "returns loss tensors", _change(_TRAIN, "losses.append(loss.item())", "losses.append(loss)"), "floats"),
+    ("8.3", "the mean of batch means",
+     _change(_change(_EVALUATE, ".item() * len(inputs)", ".item()"), "count += len(inputs)", "count += 1"), "weight"),
+    ("8.3", "no eval()", _change(_EVALUATE, "    model.eval()\n", ""), "training mode"),
+    ("8.3", "no no_grad", _change(_EVALUATE, "    with torch.no_grad():\n        for", "    if True:\n        for"),
+     "graph"),
+    ("8.3", "leaves the model in eval mode", _change(_EVALUATE, "    model.train(was_training)\n", ""), "restore"),
+    ("8.4", "counts batches, not examples",
+     _change(_FIT, "history[\"examples_seen\"].append(seen)", "history[\"examples_seen\"].append(len(history[\"train_loss\"]))"),
+     "count examples"),
+    ("8.4", "adds the batch size, not the batch's size",
+     _change(_FIT, "seen += len(inputs)", "seen += train_loader.batch_size"), "smaller"),
+    ("8.4", "test loss as the mean of batch means",
+     _change(_change(_FIT, ".item() * len(inputs)", ".item() / len(test_loader)"),
+             "total / len(test_loader.dataset)", "total"), "weight"),
+    ("8.5", "x-axis in batches",
+     _change(_PLOT, 'ax.plot(h["examples_seen"], h["train_loss"]', 'ax.plot(range(len(h["train_loss"])), h["train_loss"]'),
+     "examples seen"),
+    ("8.5", "the reference is not drawn",
+     _change(_PLOT, '([("reference ", reference)] if reference is not None else [])', "[]"), "reference"),
+]
