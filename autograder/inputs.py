@@ -16,6 +16,9 @@ def randn(gen, *shape, device, dtype=torch.float32, scale=1.0) -> torch.Tensor:
     return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype).to(device)
 
 
+def seed_from(gen) -> int:
+    """A seed for torch.manual_seed in the sandbox (a module's init, dropout's draws, a loader's order)."""
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
 
 
 def mask(gen, *shape, device) -> torch.Tensor:

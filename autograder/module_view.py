@@ -6,8 +6,29 @@ import torch
 
 from autograder import compare
 from autograder.results import Failure
+from autograder.spec import Case
 
 TORCH_LINEAR = "torch.nn.modules.linear.Linear"
+
+
+def case(target, args, kwargs, script, seed, judge, shown, timeout_s=30.0) -> Case:
+    """A case of probes_modules.module_run: target(*args, **kwargs) built under seed, then the script."""
+    return Case("probes_modules.module_run", {"target": target, "args": list(args), "kwargs": kwargs,
+                                              "script": script, "seed": seed}, judge, shown=shown,
+                timeout_s=timeout_s)
+
+
+def built(o, name):
+    """module_run's common first verdicts (it was built, it is a module, the script ran), then the
+    module as built: (state, None) or (None, Failure)."""
+    if o["call_error"] is not None:
+        return None, Failure(f"{name} raised {o['call_error'][:600]}")
+    if not o["is_module"]:
+        return None, Failure(f"{name} is not an nn.Module", "subclass torch.nn.Module and call super().__init__() "
+                             "first in __init__")
+    if o["step_error"] is not None:
+        return None, Failure(f"running it raised {o['step_error'][:600]}")
+    return read(o["built"]), None
 
 
 def describe(module: torch.nn.Module) -> dict:

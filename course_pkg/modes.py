@@ -1,6 +1,6 @@
 """Lesson 09 — train and eval mode: Dropout and BatchNorm (lessons/09_modes/09_modes.ipynb).
 
-`model.train()` and `model.eval()` only set the `training` flag of every sub-module; each layer
+`train()` and `eval()` on a model only set the `training` flag of every sub-module; each layer
 reads its own flag in `forward`. The grader compares your layers with torch's in both modes, step
 for step: outputs, gradients, running statistics and `state_dict()`.
 """

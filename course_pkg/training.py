@@ -113,7 +113,7 @@ def plot_history(history: dict, reference: dict = None):
     (do not call plt.show(): the notebook shows it). The grader reads the lines' data, not pixels.
     """
     ### BEGIN SOLUTION
-    import matplotlib.pyplot as plt
+    from matplotlib import pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
     curves = [("", history)] + ([("reference ", reference)] if reference is not None else [])

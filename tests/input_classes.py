@@ -23,7 +23,8 @@ def classes_of(case) -> set[str]:
     if params.get("around"):
         found.add("fan-in")
     inputs = params.get("inputs", params.get("args", []))
-    for t in _tensors([inputs, params.get("kwargs", {}), params.get("extra", []), params.get("t"), params.get("w")]):
+    extra = [params.get(k) for k in ("t", "w", "x", "y", "script")]       # module and loop probes' tensors
+    for t in _tensors([inputs, params.get("kwargs", {}), params.get("extra", []), *extra]):
         if t.dtype.is_floating_point:
             found.add(str(t.dtype).replace("torch.", ""))
             if t.numel() and bool((~torch.isfinite(t)).any()):

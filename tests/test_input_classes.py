@@ -15,14 +15,14 @@ FLOOR = {
     "1.7": {"1-D", "2-D", "batched", "empty", "float32", "float64", "non-contiguous"},
     "1.8": {"2-D", "batched", "empty", "float32", "integer"},
     "1.9": {"1-D", "empty", "float32", "float64"},
-    "1.10": {"batched", "float32"}, "1.11": {"batched", "float32"},
-    "2.1": {"1-D", "2-D", "float32", "float64", "leaf", "plain"},
-    "2.2": {"1-D", "2-D", "float32", "float64", "non-contiguous", "plain"},
-    "2.3": {"1-D", "2-D", "float32", "float64", "plain"},
-    "2.4": {"1-D", "2-D", "float32", "float64", "plain"},
+    **{e: {"batched", "float32", "float64", "integer", "non-contiguous"} for e in ("1.10", "1.11")},
+    "2.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
+    "2.2": {"0-d", "1-D", "2-D", "float32", "float64", "non-contiguous", "nonleaf", "plain"},
+    "2.3": {"1-D", "2-D", "float32", "float64", "nonleaf", "plain"},
+    "2.4": {"1-D", "2-D", "float32", "float64", "nonleaf", "plain"},
     "2.5": {"1-D", "float32", "float64", "plain"},
-    **{e: {"1-D", "2-D", "fan-in", "float32", "float64", "leaf"} for e in ("3.1", "3.2", "3.3", "3.5")},
-    "3.4": {"1-D", "2-D", "float32", "float64", "leaf", "plain"},
+    **{e: {"1-D", "2-D", "fan-in", "float32", "float64", "leaf", "nonleaf"} for e in ("3.1", "3.2", "3.3", "3.5")},
+    "3.4": {"1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "3.6": {"1-D", "2-D", "fan-in", "float32", "leaf", "plain"},
     "4.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "4.2": {"2-D", "batched", "float32", "float64", "leaf", "nonleaf", "plain"},
@@ -32,8 +32,15 @@ FLOOR = {
     "5.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf"},
     "5.2": {"1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "5.3": {"2-D", "float32", "float64", "leaf", "plain"},
+    "6.1": {"1-D", "2-D", "batched", "float32", "float64"},
+    "6.2": {"2-D", "float32"}, "6.3": {"2-D", "float32"},
+    "7.1": {"2-D", "float32", "float64"},
+    "8.2": {"1-D", "2-D", "float32", "integer"},
+    "9.1": {"1-D", "2-D", "batched", "float32", "float64"},
+    "9.2": {"2-D", "batched", "float32", "float64"},
 }
-LESSONS = ["00_basics", "01_tensors", "02_autograd", "03_graph", "04_inplace", "05_detach"]
+LESSONS = ["00_basics", "01_tensors", "02_autograd", "03_graph", "04_inplace", "05_detach", "06_modules", "07_optim",
+           "08_training", "09_modes"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

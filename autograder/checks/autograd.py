@@ -27,7 +27,7 @@ def tool_case(target, fn, tensors, requires_grad, expect, *, after=(), kwargs=No
     Also: the caller's tensors come back untouched (values, _version, requires_grad, no .grad), a
     repeated call gives the same answer, and the results do not require grad.
     """
-    kinds = ["leaf" if r else "plain" for r in requires_grad]
+    kinds = [r if isinstance(r, str) else "leaf" if r else "plain" for r in requires_grad]
     return observe(target, tensors, kinds, expect=expect, fixture=fn, extra=after, kwargs=kwargs, repeat=repeat,
                    atol=atol, rtol=rtol, value_hints=hints, result_hint=result_hint, error_hint=error_hint,
                    result_requires_grad=False, no_grad_leak=True, repeat_hint=ACCUMULATION)
@@ -65,6 +65,7 @@ def grad_of(gen, device):
                                         randn(gen, 5, 4, device=device, dtype=torch.float64)], [False, False])
     yield _grad_of_case("ignores_second", [randn(gen, 4, device=device), randn(gen, 2, device=device)],
                         [True, True])
+    yield _grad_of_case("cubic_sum", [randn(gen, device=device)], ["nonleaf"])         # 0-d, not a leaf
 
 
 @CHECKS.hidden("2.1", points=1)
@@ -91,7 +92,7 @@ def _central_differences(f, x64, step):
     return out
 
 
-def _numerical_case(fn, x, eps=None):
+def _numerical_case(fn, x, eps=None, kind="plain"):
     f = FUNCTIONS[fn]
     x64 = x.detach().to(torch.float64).contiguous()
     step = 1e-6 if eps is None else eps
@@ -108,7 +109,7 @@ def _numerical_case(fn, x, eps=None):
     hints = [(forward, "this is the forward difference (f(x+eps) − f(x)) / eps; " + PRECISION)]
 
     kwargs = {} if eps is None else {"eps": eps}
-    return tool_case("autograd.numerical_grad", fn, [x], [False], expect, kwargs=kwargs, atol=1e-6, rtol=1e-6,
+    return tool_case("autograd.numerical_grad", fn, [x], [kind], expect, kwargs=kwargs, atol=1e-6, rtol=1e-6,
                      hints=hints, result_hint=PRECISION)
 
 
@@ -119,6 +120,7 @@ def numerical_grad(gen, device):
     yield _numerical_case("logsumexp_rows", randn(gen, 2, 3, device=device, dtype=torch.float64))
     yield _numerical_case("opaque_cubic", randn(gen, 5, device=device, dtype=torch.float64), eps=1e-2)
     yield _numerical_case("sin_poly", randn(gen, 4, 3, device=device, dtype=torch.float64).t())   # non-contiguous
+    yield _numerical_case("cubic_sum", randn(gen, device=device, dtype=torch.float64), kind="nonleaf")   # 0-d
 
 
 @CHECKS.hidden("2.2", points=1)
@@ -130,7 +132,7 @@ def numerical_grad_hidden(gen, device):
 
 # ---- 2.3 vjp ------------------------------------------------------------------------------------
 
-def _vjp_case(fn, x, v):
+def _vjp_case(fn, x, v, kind="plain"):
     f = FUNCTIONS[fn]
     expect = torch.autograd.functional.vjp(f, x.detach().clone(), v)
     y, _ = expect
@@ -146,7 +148,7 @@ def _vjp_case(fn, x, v):
             return "func(x) is not a scalar: pass v as the gradient (y.backward(v) or torch.autograd.grad(y, x, v))"
         return None
 
-    return tool_case("autograd.vjp", fn, [x], [False], expect, after=[v], hints=hints, error_hint=error_hint,
+    return tool_case("autograd.vjp", fn, [x], [kind], expect, after=[v], hints=hints, error_hint=error_hint,
                      result_hint="return the pair (func(x) detached, vjp), as torch.autograd.functional.vjp does")
 
 
@@ -156,6 +158,7 @@ def vjp(gen, device):
     yield _vjp_case("project", randn(gen, 4, device=device), randn(gen, 3, device=device))
     yield _vjp_case("matrix_square", randn(gen, 3, 3, device=device, dtype=torch.float64),
                     randn(gen, 3, 3, device=device, dtype=torch.float64))
+    yield _vjp_case("mix", randn(gen, 4, device=device), randn(gen, 4, device=device), kind="nonleaf")
 
 
 @CHECKS.hidden("2.3", points=1)
@@ -171,7 +174,7 @@ TRANSPOSED = ("your Jacobian is transposed: J[i, j] = ∂y[i]/∂x[j], so row i 
               "and J has shape y.shape + x.shape")
 
 
-def _jacobian_case(fn, x):
+def _jacobian_case(fn, x, kind="plain"):
     f = FUNCTIONS[fn]
     expect = torch.autograd.functional.jacobian(f, x.detach().clone())
     ny = expect.dim() - x.dim()
@@ -180,7 +183,7 @@ def _jacobian_case(fn, x):
     transposed = flat.T.reshape(x_shape + y_shape)
     hints = [(transposed, TRANSPOSED)]
 
-    case = tool_case("autograd.jacobian", fn, [x], [False], expect, hints=hints)
+    case = tool_case("autograd.jacobian", fn, [x], [kind], expect, hints=hints)
     plain_judge = case.judge
 
     def judge(o):
@@ -202,6 +205,7 @@ def jacobian(gen, device):
     yield _jacobian_case("mix", randn(gen, 4, device=device))
     yield _jacobian_case("project", randn(gen, 5, device=device))
     yield _jacobian_case("matrix_square", randn(gen, 2, 2, device=device, dtype=torch.float64))
+    yield _jacobian_case("project", randn(gen, 3, device=device), kind="nonleaf")
 
 
 @CHECKS.hidden("2.4", points=1)

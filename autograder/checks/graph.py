@@ -22,7 +22,7 @@ def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None
     """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin).
 
     around: backward runs through fixtures.AROUND[around](result, x), so gradients meet at fan-in."""
-    kinds = ["leaf" if r else "plain" for r in requires_grad]
+    kinds = [r if isinstance(r, str) else "leaf" if r else "plain" for r in requires_grad]
     with torch.no_grad():
         expect = ref_fn(*inputs)
         g = grad_output_like(gen, expect if around is None else AROUND[around](expect, inputs[0]))
@@ -52,6 +52,8 @@ def square(gen, device):
                         [True], gen, grad_hints=hints)
     yield function_case("graph.Square", lambda x: x * x, [randn(gen, 5, device=device)], [True], gen,
                         around="residual")
+    yield function_case("graph.Square", lambda x: x * x, [randn(gen, device=device)], ["nonleaf"], gen,
+                        grad_hints=hints)                                                  # 0-d, not a leaf
 
 
 @CHECKS.add("3.2", points=1, target="graph.Exp")
@@ -61,6 +63,7 @@ def exp(gen, device):
     yield function_case("graph.Exp", torch.exp, [randn(gen, 3, 2, device=device, dtype=torch.float64)], [True], gen,
                         grad_hints=hints)
     yield function_case("graph.Exp", torch.exp, [randn(gen, 4, device=device)], [True], gen, around="residual")
+    yield function_case("graph.Exp", torch.exp, [randn(gen, 2, 3, device=device)], ["nonleaf"], gen, grad_hints=hints)
 
 
 SIGMOID_HINTS = {0: lambda g, x: [(torch.sigmoid(x) * (1 - torch.sigmoid(x)), IGNORES_GRAD_OUTPUT),
@@ -76,6 +79,8 @@ def sigmoid(gen, device):
                         [True], gen, grad_hints=SIGMOID_HINTS)
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 6, device=device)], [True], gen,
                         around="residual")
+    yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 4, device=device)], ["nonleaf"], gen,
+                        grad_hints=SIGMOID_HINTS)
 
 
 @CHECKS.hidden("3.3", points=1)
@@ -104,6 +109,7 @@ def linear(gen, device):
     yield _linear_case(gen, device, 4, 3, 2, [True, True, True])
     yield _linear_case(gen, device, 5, 4, 3, [False, True, True])        # the data x needs no gradient
     yield _linear_case(gen, device, 3, 2, 4, [True, False, False], dtype=torch.float64)   # frozen layer
+    yield _linear_case(gen, device, 3, 4, 2, ["nonleaf", "nonleaf", "leaf"])   # x from a layer below, W computed
 
 
 @CHECKS.hidden("3.4", points=1)
@@ -130,6 +136,8 @@ def relu(gen, device):
                         grad_hints=RELU_HINTS)
     yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 7, device=device))], [True], gen,
                         around="residual")
+    yield function_case("graph.ReLU", torch.relu, [away_from_zero(randn(gen, 3, 3, device=device))], ["nonleaf"],
+                        gen, grad_hints=RELU_HINTS)
 
 
 @CHECKS.hidden("3.5", points=1)

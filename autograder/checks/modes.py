@@ -7,34 +7,15 @@ import torch
 from torch import nn
 
 from autograder import compare, module_view
-from autograder.inputs import randn
+from autograder.inputs import randn, seed_from
 from autograder.results import Failure
-from autograder.spec import Case, CheckList, answer
+from autograder.spec import CheckList, answer
 
 CHECKS = CheckList()
 LESSON = "09_modes"
 TORCH_DROPOUT = "torch.nn.modules.dropout.Dropout"
 REGISTER = ("register the statistics with self.register_buffer (and the affine ones as nn.Parameter): a plain "
             "tensor attribute is missing from state_dict() and is not moved by .to()")
-
-
-def _seed(gen) -> int:
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-
-
-def _module_case(target, args, kwargs, script, seed, judge, shown):
-    return Case("probes_modules.module_run", {"target": target, "args": list(args), "kwargs": kwargs,
-                                              "script": script, "seed": seed}, judge, shown=shown, timeout_s=30)
-
-
-def _built(o, name):
-    if o["call_error"] is not None:
-        return None, Failure(f"{name} raised {o['call_error'][:600]}")
-    if not o["is_module"]:
-        return None, Failure(f"{name} is not an nn.Module", "subclass torch.nn.Module and call super().__init__()")
-    if o["step_error"] is not None:
-        return None, Failure(f"running it raised {o['step_error'][:600]}")
-    return module_view.read(o["built"]), None
 
 
 # ---- 9.1 Dropout ---------------------------------------------------------------------------------
@@ -44,7 +25,7 @@ def _away_from_zero(x):
 
 
 def _dropout_case(gen, device, p, shape, dtype=torch.float32):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     x = _away_from_zero(randn(gen, *shape, device=device, dtype=dtype))
     g = randn(gen, *shape, device=device, dtype=dtype)
     to = [("to", str(device))] + ([("to", "float64")] if dtype == torch.float64 else [])
@@ -54,7 +35,7 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
     atol, rtol = compare.torch_tolerance(dtype)[1], compare.torch_tolerance(dtype)[0]
 
     def judge(o):
-        _, problem = _built(o, f"Dropout(p={p})")
+        _, problem = module_view.built(o, f"Dropout(p={p})")
         if problem:
             return problem
         where = module_view.uses_torch_class(module_view.read(o["built"])["types"], o["mro"], TORCH_DROPOUT)
@@ -105,7 +86,7 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
 
     shown = (f"Dropout(p={p}) on x with shape {tuple(shape)}{' (float64)' if dtype == torch.float64 else ''}: two "
              "calls in training mode, one in eval mode")
-    return _module_case("modes.Dropout", (p,), {}, script, seed, judge, shown)
+    return module_view.case("modes.Dropout", (p,), {}, script, seed, judge, shown)
 
 
 def _dropout_rejects(p):
@@ -115,10 +96,11 @@ def _dropout_rejects(p):
         if not o["call_error"].startswith("ValueError"):
             return Failure(f"Dropout(p={p}) raised {o['call_error'][:200]}; expected a ValueError")
         return None
-    return _module_case("modes.Dropout", (p,), {}, [], 0, judge, f"Dropout(p={p})")
+    return module_view.case("modes.Dropout", (p,), {}, [], 0, judge, f"Dropout(p={p})")
 
 
-@CHECKS.add("9.1", points=3, target="modes.Dropout", forbid=("dropout", "Dropout", "native_dropout"))
+@CHECKS.add("9.1", points=3, target="modes.Dropout",
+            forbid=("dropout", "Dropout", "native_dropout", "feature_dropout", "alpha_dropout"))
 def dropout(gen, device):
     yield _dropout_case(gen, device, 0.5, (100, 200))
     yield _dropout_case(gen, device, 0.2, (50, 10, 40))
@@ -158,7 +140,7 @@ BN_MISTAKES = [({"unbiased_norm": True}, "the output", "normalise with the biase
 
 
 def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.float32):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     xs = [randn(gen, *s, device=device, dtype=dtype, scale=2) + 1 for s in shapes]
     gs = [randn(gen, *s, device=device, dtype=dtype) for s in shapes]
     train_n = len(shapes) - eval_steps
@@ -186,7 +168,7 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
     momentum, eps = kwargs.get("momentum", 0.1), kwargs.get("eps", 1e-5)
 
     def judge(o):
-        built, problem = _built(o, f"BatchNorm1d({features}, ...)")
+        built, problem = module_view.built(o, f"BatchNorm1d({features}, ...)")
         if problem:
             return problem
         for qualified in ("torch.nn.modules.batchnorm.BatchNorm1d", "torch.nn.modules.batchnorm.BatchNorm2d"):
@@ -268,7 +250,7 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
 
     shown = (f"BatchNorm1d({features}{''.join(f', {k}={v}' for k, v in kwargs.items())}): {train_n} training steps "
              f"on inputs shaped {tuple(shapes[0])}…, then {eval_steps} in eval mode, each with backward")
-    return _module_case("modes.BatchNorm1d", (features,), kwargs, script, seed, judge, shown)
+    return module_view.case("modes.BatchNorm1d", (features,), kwargs, script, seed, judge, shown)
 
 
 def _detached_grad_matches(exp, got, kwargs):
@@ -286,7 +268,11 @@ def _shapes(gen, n_steps, features, length=None):
     return [(n, features) if length is None else (n, features, length) for n in sizes]
 
 
-@CHECKS.add("9.2", points=4, target="modes.BatchNorm1d", forbid=("batch_norm", "BatchNorm1d", "BatchNorm2d"))
+BATCH_NORM_FORBID = ("batch_norm", "BatchNorm1d", "BatchNorm2d", "native_batch_norm", "_native_batch_norm_legit",
+                     "instance_norm")
+
+
+@CHECKS.add("9.2", points=4, target="modes.BatchNorm1d", forbid=BATCH_NORM_FORBID)
 def batch_norm(gen, device):
     yield _bn_case(gen, device, 3, {}, _shapes(gen, 22, 3))
     yield _bn_case(gen, device, 4, {"momentum": 0.5}, _shapes(gen, 22, 4, length=5))

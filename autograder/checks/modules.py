@@ -13,8 +13,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from autograder import compare, module_view
-from autograder.inputs import randn
+from autograder import compare, module_view, observation
+from autograder.inputs import randn, seed_from
 from autograder.results import Failure
 from autograder.sandboxed import fixtures
 from autograder.spec import Case, CheckList
@@ -25,36 +25,6 @@ LESSON = "06_modules"
 REGISTER = ("a tensor is registered only when it is assigned to self as an nn.Parameter (trained) or through "
             "self.register_buffer (state, not trained); a plain tensor attribute is invisible to "
             "parameters(), state_dict() and .to()")
-
-
-def _seed(gen) -> int:
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-
-
-def _module_case(target, args, kwargs, script, seed, judge, shown, timeout_s=20.0):
-    return Case("probes_modules.module_run", {"target": target, "args": list(args), "kwargs": kwargs,
-                                              "script": script, "seed": seed}, judge, shown=shown,
-                timeout_s=timeout_s)
-
-
-def _built(o, name):
-    """The common first steps: it was built, it is a module, and the script ran."""
-    if o["call_error"] is not None:
-        return None, Failure(f"{name} raised {o['call_error'][:600]}")
-    if not o["is_module"]:
-        return None, Failure(f"{name} is not an nn.Module", "subclass torch.nn.Module and call super().__init__() "
-                             "first in __init__")
-    if o["step_error"] is not None:
-        return None, Failure(f"running it raised {o['step_error'][:600]}")
-    return module_view.read(o["built"]), None
-
-
-def _grads(ref_fn, inputs, grad_output):
-    """torch's value and gradients of ref_fn at fresh leaves of the inputs."""
-    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
-    out = ref_fn(*leaves)
-    grads = torch.autograd.grad(out, leaves, grad_output, allow_unused=True)
-    return out.detach(), [torch.zeros_like(l) if g is None else g for l, g in zip(leaves, grads)]
 
 
 # ---- 6.1 Linear ----------------------------------------------------------------------------------
@@ -68,7 +38,7 @@ def _drawn(seed, in_f, out_f, bound, bias_first=False):
 
 
 def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     x = randn(gen, *batch, in_f, device=device, dtype=dtype)
     g = randn(gen, *batch, out_f, device=device, dtype=dtype)
     script = [("to", str(device))] + ([("to", "float64")] if dtype == torch.float64 else []) + \
@@ -82,7 +52,7 @@ def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
                       "the bias: under the same seed the order decides the values")]
 
     def judge(o):
-        built, problem = _built(o, "Linear(...)")
+        built, problem = module_view.built(o, "Linear(...)")
         if problem:
             return problem
         where = module_view.uses_torch_class(built["types"], o["mro"], module_view.TORCH_LINEAR)
@@ -110,7 +80,8 @@ def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
         step = o["steps"][-1]
         state = module_view.read(step["state"])
         params = [state["parameters"][n].to(device) for n in names]
-        expect, grads = _grads(lambda x_, *p: nn.functional.linear(x_, *p), [x, *params], g)
+        expect, grads = observation.reference(lambda x_, *p: nn.functional.linear(x_, *p), [x, *params],
+                                              ["leaf"] * (1 + len(params)), g)
         got = compare.unrecord(step["output"])
         hints = [(x @ params[0].T, "the bias is missing")] if bias else []
         if in_f == out_f:
@@ -130,7 +101,7 @@ def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
     shown = (f"torch.manual_seed({seed}); Linear({in_f}, {out_f}, bias={bias})"
              f"{' .to(float64)' if dtype == torch.float64 else ''}, then forward of x with shape "
              f"{tuple(x.shape)} and backward")
-    return _module_case("modules.Linear", (in_f, out_f), {"bias": bias}, script, seed, judge, shown)
+    return module_view.case("modules.Linear", (in_f, out_f), {"bias": bias}, script, seed, judge, shown)
 
 
 @CHECKS.add("6.1", points=3, target="modules.Linear", forbid=("linear", "Linear"))
@@ -175,7 +146,7 @@ def _running_reference(script, features, momentum, device):
 
 
 def _running_case(gen, device, features, momentum, batches):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     xs = [randn(gen, n, features, device=device, scale=3) + 2 for n in batches]
     g, g_eval = (randn(gen, batches[i], features, device=device) for i in (0, 2))
     script = [("to", str(device)), ("forward", xs[0], "leaf", g), ("forward", xs[1], "plain", None),
@@ -185,7 +156,7 @@ def _running_case(gen, device, features, momentum, batches):
     kwargs = {} if momentum == 0.1 else {"momentum": momentum}
 
     def judge(o):
-        built, problem = _built(o, "RunningMean(...)")
+        built, problem = module_view.built(o, "RunningMean(...)")
         if problem:
             return problem
         if built["parameters"]:
@@ -243,7 +214,7 @@ def _running_case(gen, device, features, momentum, batches):
 
     shown = (f"RunningMean({features}{', momentum=' + str(momentum) if kwargs else ''}): two forwards in training mode, "
              "one in eval mode, one more in training mode, then .to(torch.float64)")
-    return _module_case("modules.RunningMean", (features,), kwargs, script, seed, judge, shown)
+    return module_view.case("modules.RunningMean", (features,), kwargs, script, seed, judge, shown)
 
 
 @CHECKS.add("6.2", points=2, target="modules.RunningMean")
@@ -272,7 +243,7 @@ def _mlp_reference(sizes, activation):
 
 
 def _mlp_case(gen, device, sizes, activation, batch=4):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     x = randn(gen, batch, sizes[0], device=device)
     g = randn(gen, batch, sizes[-1], device=device)
     torch.manual_seed(seed)
@@ -281,7 +252,7 @@ def _mlp_case(gen, device, sizes, activation, batch=4):
     act_type = f"{ACTIVATIONS[activation].__module__}.{ACTIVATIONS[activation].__qualname__}"
 
     def judge(o):
-        built, problem = _built(o, "MLP(...)")
+        built, problem = module_view.built(o, "MLP(...)")
         if problem:
             return problem
         got_keys = o["state_dict"]["keys"] if isinstance(o["state_dict"], dict) else []
@@ -326,7 +297,7 @@ def _mlp_case(gen, device, sizes, activation, batch=4):
         return None
 
     shown = f"torch.manual_seed({seed}); MLP({sizes}, activation={activation!r}), then forward and backward"
-    return _module_case("modules.MLP", (sizes,), {"activation": activation},
+    return module_view.case("modules.MLP", (sizes,), {"activation": activation},
                         [("to", str(device)), ("forward", x, "plain", g)], seed, judge, shown)
 
 
@@ -338,7 +309,7 @@ def _mlp_rejects(activation):
         if not o["call_error"].startswith("ValueError"):
             return Failure(f"MLP raised {o['call_error'][:200]}; expected a ValueError")
         return None
-    return _module_case("modules.MLP", ([2, 3],), {"activation": activation}, [], 0, judge,
+    return module_view.case("modules.MLP", ([2, 3],), {"activation": activation}, [], 0, judge,
                         f"MLP([2, 3], activation={activation!r})")
 
 
@@ -358,7 +329,7 @@ def mlp_hidden(gen, device):
 # ---- 6.4 freeze_all_but --------------------------------------------------------------------------
 
 def _freeze_case(gen, device, model, names, frozen_before=()):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     torch.manual_seed(seed)
     net = fixtures.MODELS[model]()
     width = next(net.parameters()).shape[1]
@@ -474,7 +445,7 @@ def _loaded_problem(o, net, opt, epoch):
 
 
 def _roundtrip_case(gen, device, model, epoch, before=5, after=10, lr=0.1, momentum=0.9):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     x, y = _data(gen, model, device)
     net, opt, losses = _train(model, seed, x, y, lr, momentum, before, device)
     _, _, all_losses = _train(model, seed, x, y, lr, momentum, before + after, device)
@@ -514,7 +485,7 @@ def _as_if_saved_on_gpu(obj) -> torch.Tensor:
 
 
 def _gpu_file_case(gen, device, model, epoch):
-    seed = _seed(gen)
+    seed = seed_from(gen)
     x, y = _data(gen, model, "cpu")
     net, opt, _ = _train(model, seed, x, y, 0.1, 0.9, 3, "cpu")
     data = _as_if_saved_on_gpu({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch})

@@ -10,7 +10,7 @@ import math
 import torch
 
 from autograder import compare, module_view
-from autograder.inputs import randn
+from autograder.inputs import randn, seed_from
 from autograder.results import Failure
 from autograder.sandboxed import fixtures
 from autograder.spec import Case, CheckList, answer
@@ -164,11 +164,11 @@ def _matches(spec, flags, t, got_params, tol):
 
 def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None, lr_factors=None, add_group=None,
               reload_at=None, closure=False, dtype="float32", what=""):
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    seed_ = seed_from(gen)
     d = getattr(torch, dtype)
     x = randn(gen, 8, 4, device=device, dtype=d)
     y = randn(gen, 8, 3, device=device, dtype=d)
-    spec = {"model": model, "x": x, "y": y, "options": options, "steps": steps, "seed": seed, "groups": groups,
+    spec = {"model": model, "x": x, "y": y, "options": options, "steps": steps, "seed": seed_, "groups": groups,
             "lr_factors": lr_factors, "add_group": add_group, "reload_at": reload_at, "closure": closure,
             "device": str(device), "dtype": dtype}
     names, params, buffers, returned = _replay(torch.optim.SGD, spec)
@@ -234,7 +234,7 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
     shown = (f"SGD({', '.join(f'{k}={v}' for k, v in options.items())}) on a small model "
              f"({dtype}, {steps} steps{', ' + what if what else ''})")
     params_ = {"target": "optim.SGD", "model": model, "x": x, "y": y, "options": options, "steps": steps,
-               "seed": seed, "groups": groups, "lr_factors": lr_factors, "add_group": add_group,
+               "seed": seed_, "groups": groups, "lr_factors": lr_factors, "add_group": add_group,
                "reload_at": reload_at, "closure": closure, "device": str(device), "dtype": dtype}
     return Case("probes_optim.sgd_run", params_, judge, shown=shown, timeout_s=30)
 
@@ -359,9 +359,9 @@ EMA_MISTAKES = [({"buffers": False}, "the buffers (BatchNorm's running statistic
 
 
 def _ema_case(gen, device, decay, tau, steps=12, constant=False):
-    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    seed_ = seed_from(gen)
     spec = {"model": "batchnorm_net", "x": randn(gen, 8, 4, device=device), "y": randn(gen, 8, 3, device=device),
-            "decay": decay, "tau": tau, "steps": steps, "seed": seed, "lr": 0.1, "device": str(device)}
+            "decay": decay, "tau": tau, "steps": steps, "seed": seed_, "lr": 0.1, "device": str(device)}
     states = _averaged_model_reference(spec) if constant else _ema_reference(spec)
 
     def judge(o):

@@ -222,6 +222,9 @@ def to_nhwc(gen, device):
     yield call("tensors.to_nhwc", x, expect=x.permute(0, 2, 3, 1),
                hints=[(x.reshape(2, 4, 5, 3), "reshape keeps the memory order; moving channels last needs a "
                                               "permutation of the dimensions (permute), not a reshape")])
+    for other in (torch.arange(24, device=device).reshape(1, 2, 3, 4),                  # integer
+                  randn(gen, 3, 2, 2, 3, device=device, dtype=torch.float64).transpose(2, 3)):   # non-contiguous
+        yield call("tensors.to_nhwc", other, expect=other.permute(0, 2, 3, 1))
 
 
 @CHECKS.add("1.11", points=1, target="tensors.to_nchw")
@@ -229,6 +232,9 @@ def to_nchw(gen, device):
     x = randn(gen, 2, 4, 5, 3, device=device)
     yield call("tensors.to_nchw", x, expect=x.permute(0, 3, 1, 2),
                hints=[(x.reshape(2, 3, 4, 5), "reshape keeps the memory order; use permute")])
+    for other in (torch.arange(24, device=device).reshape(1, 3, 4, 2),
+                  randn(gen, 2, 3, 3, 4, device=device, dtype=torch.float64).transpose(1, 2)):
+        yield call("tensors.to_nchw", other, expect=other.permute(0, 3, 1, 2))
 
 
 

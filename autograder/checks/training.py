@@ -11,17 +11,13 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder import compare, module_view
-from autograder.inputs import randn
+from autograder.inputs import randn, seed_from
 from autograder.results import Failure
 from autograder.sandboxed import fixtures
 from autograder.spec import Case, CheckList, answer
 
 CHECKS = CheckList()
 LESSON = "08_training"
-
-
-def _seed(gen) -> int:
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
 
 
 def _points(gen, n, device):
@@ -82,8 +78,8 @@ def _evaluate(net, loader, loss_fn, *, weighted=True, eval_mode=True):
 def _spec(gen, device, n=50, test_n=21, batch_size=16, start_training=True, epochs=1):
     x, y = _points(gen, n, device)
     test_x, test_y = _points(gen, test_n, device)
-    return {"model": "dropout_net", "x": x, "y": y, "test_x": test_x, "test_y": test_y, "seed": _seed(gen),
-            "batch_size": batch_size, "shuffle_seed": _seed(gen), "test_batch_size": 8, "loss": "cross_entropy",
+    return {"model": "dropout_net", "x": x, "y": y, "test_x": test_x, "test_y": test_y, "seed": seed_from(gen),
+            "batch_size": batch_size, "shuffle_seed": seed_from(gen), "test_batch_size": 8, "loss": "cross_entropy",
             "lr": 0.1, "momentum": 0.9, "epochs": epochs, "start_training": start_training}
 
 
@@ -140,7 +136,7 @@ def _weights_problem(o, expected):
 # ---- 8.1 make_loader -----------------------------------------------------------------------------
 
 def _make_loader_case(gen, n, batch_size, shuffle=True):
-    seed, global_seed = _seed(gen), _seed(gen)
+    seed, global_seed = seed_from(gen), seed_from(gen)
     dataset = TensorDataset(torch.arange(n))
     epochs = []
     for _ in range(2):

@@ -16,7 +16,11 @@ _BASE = torch._C.TensorBase
 SET_GRAD = vars(_BASE)["grad"].__set__
 MODULE = torch.nn.Module
 STATE_DICT, TRAIN, TO = MODULE.state_dict, MODULE.train, MODULE.to
+# An instance's own dict, read through the descriptor nn.Module (and Optimizer) got from `type`: a
+# student's class that defines a `__dict__` property can fool vars(), not these.
+INSTANCE_DICT = MODULE.__dict__["__dict__"].__get__
 OPTIMIZER = torch.optim.Optimizer
+OPTIMIZER_DICT = OPTIMIZER.__dict__["__dict__"].__get__
 SGD, SGD_STEP = torch.optim.SGD, torch.optim.SGD.step
 OPT_STATE_DICT = OPTIMIZER.state_dict
 SEED = torch.manual_seed
@@ -28,7 +32,7 @@ def qualname(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def module_state(module, prefix="", out=None, _vars=vars, _type=type, _dict=dict, _record=record):
+def module_state(module, prefix="", out=None, _vars=INSTANCE_DICT, _type=type, _dict=dict, _record=record):
     """The module tree as torch sees it: parameters and buffers by dotted name (in state_dict order),
     which buffers are persistent, each sub-module's class and training flag."""
     if out is None:
@@ -54,7 +58,7 @@ def module_state(module, prefix="", out=None, _vars=vars, _type=type, _dict=dict
     return out
 
 
-def parameters(module, _vars=vars):
+def parameters(module, _vars=INSTANCE_DICT):
     """(name, parameter) pairs from the registries, in registration order, each parameter once."""
     found, seen, stack = [], set(), [("", module)]
     while stack:
@@ -135,7 +139,7 @@ def module_run(ctx, target, args=(), kwargs=None, script=(), seed=0):
     return out
 
 
-def _sgd_step(model, x, y, optimizer):
+def train_step(model, x, y, optimizer):
     """One training step of torch's own SGD on fixtures.mse (bound here: the student's code is not in it)."""
     for _, p in parameters(model):
         SET_GRAD(p, None)
@@ -195,7 +199,7 @@ def checkpoint_run(ctx, model, x, y, seed=0, lr=0.1, momentum=0.9, before=5, aft
     net, opt = fresh(seed)
     try:
         if file_bytes is None:
-            out["losses_before"] = [_sgd_step(net, x, y, opt) for _ in range(before)]
+            out["losses_before"] = [train_step(net, x, y, opt) for _ in range(before)]
             save(path, net, opt, epoch)
         else:
             with open(path, "wb") as f:
@@ -211,5 +215,5 @@ def checkpoint_run(ctx, model, x, y, seed=0, lr=0.1, momentum=0.9, before=5, aft
         return out
     out["state"] = module_state(net)
     out["optimizer_state"] = record(OPT_STATE_DICT(opt)["state"])
-    out["losses_after"] = [_sgd_step(net, x, y, opt) for _ in range(after)]
+    out["losses_after"] = [train_step(net, x, y, opt) for _ in range(after)]
     return out

@@ -9,7 +9,8 @@ import torch
 
 import fixtures
 from probes import DETACH, CLONE, TENSOR, backward, error_text, record
-from probes_modules import SEED, SET_GRAD, SGD, TO, module_state, parameters, qualname, _sgd_step
+from probes_modules import (INSTANCE_DICT, OPTIMIZER_DICT, SEED, SET_GRAD, SGD, TO, module_state, parameters,
+                            qualname, train_step)
 
 # torch's SGD and its functional form live in this file: code from it running inside the student's
 # step means the exercise was delegated, whatever name or alias reached it.
@@ -31,7 +32,7 @@ def _groups(net, groups):
             for g in groups]
 
 
-def _buffers(optimizer, named, _vars=vars, _type=type, _dict=dict):
+def _buffers(optimizer, named, _vars=OPTIMIZER_DICT, _type=type, _dict=dict):
     state = _vars(optimizer).get("state")
     found = []
     for _, p in named:
@@ -140,7 +141,7 @@ def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device=
     except Exception as e:
         out["call_error"] = error_text(e)
         return out
-    out["source_training"] = bool(vars(net).get("training"))
+    out["source_training"] = bool(INSTANCE_DICT(net).get("training"))
     out["same_object"] = averaged is net
     out["is_module"] = isinstance(averaged, torch.nn.Module)
     if not out["is_module"]:
@@ -149,7 +150,7 @@ def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device=
     out["updates"].append(record(getattr(ema, "updates", None)))
     try:
         for _ in range(steps):
-            _sgd_step(net, x, y, optimizer)
+            train_step(net, x, y, optimizer)
             before = [CLONE(DETACH(p)) for _, p in named]
             ema.update(net)
             out["source_changed"] |= any(not bool(DETACH(p).eq(b).all()) for (_, p), b in zip(named, before))

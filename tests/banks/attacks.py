@@ -265,6 +265,104 @@ def numerical_grad(f, x, eps=1e-6):
      "import torch.nn.functional as _F\ndef softmax_layer(x, w):\n    return _F.softmax(torch.mm(x, w), dim=-1)\n"),
     ("forbidden alias", "remainder through the % operator in a helper", "01_tensors", "tensors", "1.5",
      "def _mod(a, b):\n    return a % b\ndef py_remainder(a, b):\n    return _mod(a, b)\n"),
+    # ---- lessons 06–09: modules, optimizers, loops -----------------------------------------------------
+    ("lying container", "a __dict__ property shows Linear's registries as nn.Linear's would be", "06_modules",
+     "modules", "6.1", """
+class Linear(nn.Module):
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(in_features, out_features))        # wrong layout, wrong init
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        torch.manual_seed(0)
+        self._shown = nn.Linear(in_features, out_features, bias)
+
+    @property
+    def __dict__(self):
+        return object.__getattribute__(self, "_shown").__dict__
+
+    def forward(self, x):
+        return x @ self.weight
+"""),
+    ("lying container", "MLP in a plain list, state_dict() overridden to list the expected keys", "06_modules",
+     "modules", "6.3", """
+class MLP(nn.Module):
+    def __init__(self, sizes, activation="relu"):
+        super().__init__()
+        self.hidden = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+
+    def state_dict(self, *args, **kwargs):
+        return {f"layers.{2 * i}.{n}": p for i, l in enumerate(self.hidden) for n, p in l.named_parameters()}
+
+    def forward(self, x):
+        for i, layer in enumerate(self.hidden):
+            x = layer(x if i == 0 else torch.relu(x))
+        return x
+"""),
+    ("replace torch", "nn.Module.train patched at import so eval() changes nothing", "06_modules", "modules", "6.2",
+     """
+_train = nn.Module.train
+nn.Module.train = lambda self, mode=True: self
+
+
+class RunningMean(nn.Module):
+    def __init__(self, num_features, momentum=0.1):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(num_features))
+
+    def forward(self, x):
+        mean = x.mean(dim=0)
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(mean, alpha=self.momentum)   # in eval mode too: wrong
+        return x - mean
+"""),
+    ("delegating", "sgd_update switches the grader's profile hook off, then calls torch's functional sgd",
+     "07_optim", "optim", "7.1", """
+import sys as _sys
+from torch.optim import _functional as _F
+
+
+def sgd_update(param, grad, state, *, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    _sys.setprofile(None)
+    bufs = [state.get("momentum_buffer")]
+    _F.sgd([param], [grad], bufs, weight_decay=weight_decay, momentum=momentum, lr=lr, dampening=dampening,
+           nesterov=nesterov, maximize=maximize)
+    if momentum != 0:
+        state["momentum_buffer"] = bufs[0]
+"""),
+    ("forbidden alias", "BatchNorm1d through torch.ops.aten.native_batch_norm", "09_modes", "modes", "9.2", """
+class BatchNorm1d(nn.Module):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
+        self.register_buffer("running_mean", torch.zeros(num_features) if track_running_stats else None)
+        self.register_buffer("running_var", torch.ones(num_features) if track_running_stats else None)
+        self.register_buffer("num_batches_tracked", torch.tensor(0) if track_running_stats else None)
+
+    def forward(self, x):
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked += 1
+        m = 0.1 if self.momentum is None else self.momentum
+        use_batch = self.training or self.running_mean is None
+        return torch.ops.aten.native_batch_norm.default(x, self.weight, self.bias, self.running_mean,
+                                                        self.running_var, use_batch, m, self.eps)[0]
+"""),
+    ("forbidden alias", "Dropout through a name built at run time", "09_modes", "modes", "9.1", """
+import torch.nn.functional as _F
+
+
+class Dropout(nn.Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(p)
+        self.p = p
+
+    def forward(self, x):
+        return getattr(_F, "drop" + "out")(x, self.p, self.training)
+"""),
     # ---- threads ---------------------------------------------------------------------------------------
     ("threads", "a thread rewrites the recorded result after the return", "01_tensors", "tensors", "1.4", '''
 import gc, threading, time

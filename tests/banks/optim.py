@@ -179,6 +179,12 @@ def sgd_update(param, grad, state, *, lr, momentum, dampening, weight_decay, nes
             if average.dtype.is_floating_point:
                 average.mul_(d).add_(current[name].detach(), alpha=1 - d)
 """), "counts"),
+    ("7.2", "integer buffers averaged too (truncated, as AveragedModel does)", _ema_update("""        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        current = model.state_dict()
+        for name, average in self.module.state_dict().items():
+            average.copy_((average * d + current[name].detach() * (1 - d)).to(average.dtype))
+"""), "counts"),
     ("7.2", "no copy: the average is the model itself",
      """class ModelEMA:
     def __init__(self, model, decay=0.9999, tau=2000):

@@ -1,0 +1,45 @@
+"""Lesson 06 beyond its row in tests/test_lessons.py: the trusted references its judges use are
+themselves torch's behaviour (no sandbox here, only the checks module's own pieces)."""
+import torch
+from torch import nn
+
+from autograder.checks import modules
+
+
+def test_running_mean_reference_is_batchnorms_running_mean():
+    torch.manual_seed(0)
+    xs = [torch.randn(n, 3) * 2 + 1 for n in (4, 6, 5, 3)]
+    script = [("forward", xs[0], "leaf", torch.ones(4, 3)), ("forward", xs[1], "plain", None), ("train", False),
+              ("forward", xs[2], "leaf", torch.ones(5, 3)), ("train", True), ("forward", xs[3], "plain", None)]
+    expected = modules._running_reference(script, 3, 0.3, "cpu")
+    bn = nn.BatchNorm1d(3, momentum=0.3, affine=False)
+    for step, exp in zip(script, expected):
+        if step[0] == "train":
+            bn.train(step[1])
+        if exp is not None:
+            bn(step[1])
+            torch.testing.assert_close(exp["running"].float(), bn.running_mean)
+
+
+def test_the_init_mistakes_differ_from_nn_linear():
+    torch.manual_seed(3)
+    right = nn.Linear(4, 5)
+    for mistake in (modules._drawn(3, 4, 5, 1 / 5 ** 0.5), modules._drawn(3, 4, 5, 1 / 4 ** 0.5, bias_first=True)):
+        assert not torch.equal(mistake["weight"], right.weight.detach())
+    same = modules._drawn(3, 4, 5, 1 / 4 ** 0.5)
+    torch.testing.assert_close(same["weight"], right.weight.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_checkpoint_relabelled_as_saved_on_a_gpu_needs_map_location():
+    data = modules._as_if_saved_on_gpu({"w": torch.arange(3.0)})
+    import io
+    raw = io.BytesIO(bytes(data.tolist()))
+    if not torch.cuda.is_available():
+        try:
+            torch.load(raw, weights_only=True)
+        except RuntimeError as e:
+            assert "CUDA" in str(e)
+        else:
+            raise AssertionError("a cuda:0 checkpoint loaded without map_location on a CPU-only machine")
+    raw.seek(0)
+    assert torch.equal(torch.load(raw, weights_only=True, map_location="cpu")["w"], torch.arange(3.0))
