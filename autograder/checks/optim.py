@@ -88,13 +88,9 @@ def _replay(make, spec):
     torch.manual_seed(spec["seed"])
     net = fixtures.MODELS[spec["model"]]().to(spec["device"]).to(getattr(torch, spec["dtype"]))
     named = list(net.named_parameters())
-    lookup = dict(named)
 
     def groups(gs):
-        if gs is None:
-            return [p for _, p in named]
-        return [{**{k: v for k, v in g.items() if k != "params"}, "params": [lookup[n] for n in g["params"]]}
-                for g in gs]
+        return fixtures.param_groups(named, gs)
 
     def loss_and_backward():
         for _, p in named:

@@ -28,12 +28,6 @@ def _points(gen, n, device):
     return x.to(device), y.to(device)
 
 
-def _loader(x, y, batch_size, shuffle_seed):
-    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle_seed is not None,
-                      generator=generator)
-
-
 def _reference(spec, *, zero_grad=True, step_first=False, train_mode=True, epochs=1, weighted=True,
                eval_mode=True):
     """The loop of the probe's setup (probes_training.loop_run), here: per-batch losses, test losses,
@@ -42,8 +36,8 @@ def _reference(spec, *, zero_grad=True, step_first=False, train_mode=True, epoch
     net = fixtures.MODELS[spec["model"]]().to(spec["x"].device)
     opt = torch.optim.SGD(net.parameters(), lr=spec["lr"], momentum=spec["momentum"])
     net.train(spec["start_training"])
-    train = _loader(spec["x"], spec["y"], spec["batch_size"], spec["shuffle_seed"])
-    test = _loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
+    train = fixtures.loader(spec["x"], spec["y"], spec["batch_size"], spec["shuffle_seed"])
+    test = fixtures.loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
     loss_fn = fixtures.LOSSES[spec["loss"]]()
     torch.manual_seed(spec["seed"] + 1)
     losses, tests = [], []
@@ -237,7 +231,7 @@ def _evaluate_case(gen, device, start_training):
     spec = _spec(gen, device, start_training=start_training, test_n=21)
     torch.manual_seed(spec["seed"])
     net = fixtures.MODELS[spec["model"]]().to(device)
-    test = _loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
+    test = fixtures.loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
     loss_fn = fixtures.LOSSES[spec["loss"]]()
     expected = _evaluate(net, test, loss_fn)
     unweighted = _evaluate(net, test, loss_fn, weighted=False)

@@ -185,5 +185,23 @@ def mse(output, target):
     return ((output - target) ** 2).mean()
 
 
+def param_groups(named, groups):
+    """What an optimizer is built from: all the (name, parameter) pairs' parameters, or groups given by
+    parameter names with their own options ({"params": ["out.weight", …], "lr": 0.2})."""
+    if groups is None:
+        return [p for _, p in named]
+    lookup = dict(named)
+    return [{**{k: v for k, v in g.items() if k != "params"}, "params": [lookup[n] for n in g["params"]]}
+            for g in groups]
+
+
+def loader(x, y, batch_size, shuffle_seed):
+    """The loaders a training loop is handed: shuffled by their own seeded generator, or not at all."""
+    from torch.utils.data import DataLoader, TensorDataset
+    generator = None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle_seed is not None,
+                      generator=generator)
+
+
 # The losses a training loop is given, by name (a function cannot cross into the sandbox).
 LOSSES = {"cross_entropy": torch.nn.CrossEntropyLoss, "mse": torch.nn.MSELoss}

@@ -25,11 +25,7 @@ def _place(net, device, dtype):
 
 
 def _groups(net, groups):
-    named = dict(parameters(net))
-    if groups is None:
-        return [p for _, p in parameters(net)]
-    return [{**{k: v for k, v in g.items() if k != "params"}, "params": [named[n] for n in g["params"]]}
-            for g in groups]
+    return fixtures.param_groups(parameters(net), groups)
 
 
 def _buffers(optimizer, named, _vars=OPTIMIZER_DICT, _type=type, _dict=dict):

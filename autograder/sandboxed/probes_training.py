@@ -16,13 +16,7 @@ from probes_modules import MODULE, SEED, SGD, TO, TRAIN, module_state, parameter
 
 IS_GRAD_ENABLED = torch.is_grad_enabled
 REGISTER_HOOK = MODULE.register_forward_hook
-GENERATOR, RAND = torch.Generator, torch.rand
-
-
-def _loader(x, y, batch_size, shuffle_seed):
-    generator = None if shuffle_seed is None else GENERATOR().manual_seed(shuffle_seed)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle_seed is not None,
-                      generator=generator)
+RAND = torch.rand
 
 
 def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle_seed, test_batch_size=16,
@@ -35,8 +29,8 @@ def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle
     TO(net, x.device)
     optimizer = SGD([p for _, p in parameters(net)], lr=lr, momentum=momentum)
     TRAIN(net, start_training)
-    train_loader = _loader(x, y, batch_size, shuffle_seed)
-    test_loader = _loader(test_x, test_y, test_batch_size, None)
+    train_loader = fixtures.loader(x, y, batch_size, shuffle_seed)
+    test_loader = fixtures.loader(test_x, test_y, test_batch_size, None)
     loss_fn = fixtures.LOSSES[loss]()
     forwards = []
 
