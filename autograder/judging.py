@@ -44,6 +44,12 @@ SCHEMAS = {
                                  "state": (dict, type(None))},
     "probes_training.loader_run": {"is_loader": (bool,), "epochs": _LIST, "global_after": _RECORD},
     "probes_training.plot_run": {"is_figure": (bool,), "axes": _LIST},
+    "probes_capstone.split_run": {"loaders": _LIST, "epochs": _LIST, "global_after": _RECORD},
+    "probes_capstone.pipeline_run": {"yours": (dict,), "torch": (dict,)},
+    "probes_capstone.parts_run": {"losses": _LIST, "states": _LIST, "ema": (dict, type(None)), "logits": _RECORD,
+                                  "delegated": _LIST, "unhooked": (bool,), "step_error": _TEXT, "ops": _LIST},
+    "probes_capstone.train_run": {"returned": _RECORD, "forwards": _LIST, "training_after": (bool, type(None)),
+                                  "state": (dict, type(None)), "ema": (dict, type(None))},
     "probes_detach.to_numpy": {"type": (str,), "input_requires_grad": _LIST, "input_version": _LIST,
                                "values": _RECORD, "returned": _RECORD},
 }

@@ -43,7 +43,7 @@ def round_half_even(x: torch.Tensor) -> torch.Tensor:
     """
     ### BEGIN SOLUTION
     down = torch.floor(x)
-    rest = x - down                       # exact in floating point, in [0, 1)
+    rest = x - down                       # in [0, 1]: 1.0 for a tiny negative x (then it goes up, rightly)
     odd = torch.fmod(down, 2) != 0
     go_up = (rest > 0.5) | ((rest == 0.5) & odd)
     return torch.where(go_up, down + 1, down)

@@ -38,9 +38,11 @@ FLOOR = {
     "8.2": {"1-D", "2-D", "float32", "integer"},
     "9.1": {"1-D", "2-D", "batched", "float32", "float64"},
     "9.2": {"2-D", "batched", "float32", "float64"},
+    "10.2": {"batched", "float32", "float64"},
+    **{e: {"batched", "float32", "integer"} for e in ("10.3", "10.4")},
 }
 LESSONS = ["00_basics", "01_tensors", "02_autograd", "03_graph", "04_inplace", "05_detach", "06_modules", "07_optim",
-           "08_training", "09_modes"]
+           "08_training", "09_modes", "10_capstone"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

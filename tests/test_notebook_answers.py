@@ -10,7 +10,8 @@ from autograder import checks
 from tests.support import ROOT, grade, lost, make_submission, messages
 
 ANSWER_CHECKS = {"00_basics": {"0.a"}, "01_tensors": {"1.a", "1.b", "1.c"}, "06_modules": {"6.a"},
-                 "07_optim": {"7.a"}, "08_training": {"8.a"}, "09_modes": {"9.a", "9.b"}}
+                 "07_optim": {"7.a"}, "08_training": {"8.a"}, "09_modes": {"9.a", "9.b"},
+                 "10_capstone": {"10.a"}}
 
 
 def notebook_path(lesson):
@@ -55,6 +56,7 @@ WRONG = [
     ("09_modes", "answer_eval_requires_grad", "answer_eval_requires_grad = False\n", "9.a", "hidden case"),
     ("09_modes", "answer_running_var", "answer_running_var = torch.tensor([1.0])\n", "9.b", "unbiased"),
     ("07_optim", "answer_momentum_buffer", "answer_momentum_buffer = torch.tensor([1.355])\n", "7.a", "first step"),
+    ("10_capstone", "answer_conv2_input", "answer_conv2_input = 4\n", "10.a", "expected 2"),
     ("00_basics", "answer_default_device", 'answer_default_device = "cuda"\n', "0.a", "'cpu'"),
     ("00_basics", "answer_default_device", 'answer_default_device = torch.device("cpu")\n', "0.a", "expected"),
     ("01_tensors", "answer_ties", "answer_ties = torch.tensor([1., 2., 3., -2.])\n", "1.a", "even neighbour"),

@@ -205,3 +205,84 @@ def loader(x, y, batch_size, shuffle_seed):
 
 # The losses a training loop is given, by name (a function cannot cross into the sandbox).
 LOSSES = {"cross_entropy": torch.nn.CrossEntropyLoss, "mse": torch.nn.MSELoss}
+
+
+# ---- lesson 10: the digits net, torch's pipeline, the split and the loop both sides run -------------------
+
+CAPSTONE = {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4, "decay": 0.99, "tau": 20}
+
+
+class DigitsNet(torch.nn.Module):
+    """The capstone's net from torch's parts (course_pkg.capstone.DigitsNet's spec)."""
+
+    def __init__(self, dropout):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(32)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(32 * 2 * 2, 10)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(self.dropout(x.flatten(1)))
+
+
+def ema_ramp(decay, tau):
+    """ModelEMA's warm-up rule as AveragedModel's avg_fn; integer buffers are copied."""
+    import math
+
+    def avg_fn(average, current, n):
+        if not average.is_floating_point():
+            return current
+        d = decay * (1 - math.exp(-float(n) / tau))
+        return average * d + current * (1 - d)
+    return avg_fn
+
+
+def torch_pipeline(seed, dropout, device, dtype=torch.float32):
+    """(model, optimizer, ema) of torch's parts, as build_pipeline(seed, use_torch=True) makes them (then
+    moved to a device and dtype)."""
+    from torch.optim.swa_utils import AveragedModel
+    torch.manual_seed(seed)
+    model = DigitsNet(dropout).to(device=device, dtype=dtype)
+    c = CAPSTONE
+    optimizer = torch.optim.SGD(model.parameters(), lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"])
+    ema = AveragedModel(model, avg_fn=ema_ramp(c["decay"], c["tau"]), use_buffers=True)
+    ema.update_parameters(model)
+    return model, optimizer, ema
+
+
+def split(n, seed, test_size):
+    """(train indices, test indices) of a seeded split: the permutation's first test_size are the test set."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[test_size:], order[:test_size]
+
+
+def digits_loaders(x, y, seed, batch_size, test_size, test_batch_size):
+    """The loaders the capstone's loops are handed (test batches of another size than training's)."""
+    train, test = split(len(x), seed, test_size)
+    return loader(x[train], y[train], batch_size, seed), loader(x[test], y[test], test_batch_size, None)
+
+
+def run_epochs(model, optimizer, update_ema, train_loader, epochs, lr_gamma=1.0):
+    """The capstone's training loop, run on the student's parts in the sandbox and on torch's here:
+    per-batch losses. After each epoch every group's lr is multiplied by lr_gamma, as a scheduler does."""
+    F = torch.nn.functional
+    losses = []
+    for _ in range(epochs):
+        model.train()
+        for images, labels in train_loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            update_ema()
+            losses.append(loss.item())
+        for group in optimizer.param_groups:
+            group["lr"] *= lr_gamma
+    return losses

@@ -230,42 +230,30 @@ def call_with_devices(ctx, target, cuda=False, mps=False, args=(), kwargs=None):
 _NOTEBOOK = {}
 
 
-def _run_notebook(path, cell_timeout_s=30):
-    """Execute the notebook's code cells in-process, skipping nbgrader test (check) cells.
+def _run_notebook(path, until=None, cell_timeout_s=30):
+    """Execute the notebook's code cells in-process, in order, skipping nbgrader test (check) cells,
+    up to and including the answer cell whose nbgrader grade_id is `until` (all of them when no cell
+    has that id).
 
-    Returns the namespace. Runs once per process; later answer probes read the same namespace.
+    Returns the namespace. Later answer probes go on from where an earlier one stopped, in the same
+    namespace: a value is read where nbgrader's check cell would read it, just after its answer
+    cell, and the rest of a lesson (its training runs, its figures) is not run for nothing.
     Errors in a cell are recorded and execution goes on, as nbgrader does.
     """
-    if path in _NOTEBOOK:
-        return _NOTEBOOK[path]
-    import json
-    import sys
-    import types
-    from IPython.core.interactiveshell import InteractiveShell
-
-    stub = types.ModuleType("autograder.notebook")
-    stub.check = lambda *a, **k: None          # check cells are skipped; a stray call is a no-op
-    sys.modules.setdefault("autograder", types.ModuleType("autograder"))
-    sys.modules["autograder.notebook"] = stub
-    with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
-    shell = InteractiveShell.instance()
-    errors = []
-
-    def on_error(shell, etype, value, tb, tb_offset=None):
-        # Instead of IPython's rich traceback, which is slow, and which a fork bomb's hundreds of
-        # children would each build, copying pages until memory runs out.
-        if os.getpid() != PID:
-            os._exit(0)
-        return []
-
-    shell.set_custom_exc((BaseException,), on_error)
+    state = _NOTEBOOK.get(path) or _start_notebook(path)
+    shell, cells, errors = state["shell"], state["cells"], state["errors"]
+    ids = [((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") for cell in cells]
+    if until in ids and ids.index(until) < state["next"]:
+        return shell.user_ns, errors
 
     def on_alarm(signum, frame):
         raise TimeoutError(f"cell ran past {cell_timeout_s} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    for i, cell in enumerate(nb.get("cells", [])):
+    while state["next"] < len(cells):
+        i = state["next"]
+        cell = cells[i]
+        state["next"] += 1
         meta = (cell.get("metadata") or {}).get("nbgrader") or {}
         if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
             continue
@@ -282,17 +270,45 @@ def _run_notebook(path, cell_timeout_s=30):
                 os._exit(0)    # a process forked by a cell must not run the rest of the notebook
             signal.alarm(0)
             reap()
-    _NOTEBOOK[path] = (shell.user_ns, errors)
+        if until is not None and ids[i] == until:
+            break
+    return shell.user_ns, errors
+
+
+def _start_notebook(path):
+    import json
+    import sys
+    import types
+    from IPython.core.interactiveshell import InteractiveShell
+
+    stub = types.ModuleType("autograder.notebook")
+    stub.check = lambda *a, **k: None          # check cells are skipped; a stray call is a no-op
+    sys.modules.setdefault("autograder", types.ModuleType("autograder"))
+    sys.modules["autograder.notebook"] = stub
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    shell = InteractiveShell.instance()
+
+    def on_error(shell, etype, value, tb, tb_offset=None):
+        # Instead of IPython's rich traceback, which is slow, and which a fork bomb's hundreds of
+        # children would each build, copying pages until memory runs out.
+        if os.getpid() != PID:
+            os._exit(0)
+        return []
+
+    shell.set_custom_exc((BaseException,), on_error)
+    _NOTEBOOK[path] = {"shell": shell, "cells": [c for c in cells if isinstance(c, dict)], "next": 0, "errors": []}
     return _NOTEBOOK[path]
 
 
 def notebook_answer(ctx, notebook, name):
-    """Run the submitted notebook (once) and record the value its answer cell bound to `name`."""
+    """Run the submitted notebook up to the answer cell of `name`; record the value it bound."""
     record_ = record                  # bound before the notebook's code runs
     path = os.path.join(ctx.submission, notebook)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"the submission has no {notebook}")
-    namespace, errors = _run_notebook(path)
+    namespace, errors = _run_notebook(path, until=name)
     if name not in namespace:
         raise NameError(f"the notebook never set `{name}`" + (f" (errors: {'; '.join(errors[:3])})" if errors else ""))
     return {"value": record_(namespace[name])}

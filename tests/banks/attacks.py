@@ -363,6 +363,74 @@ class Dropout(nn.Module):
     def forward(self, x):
         return getattr(_F, "drop" + "out")(x, self.p, self.training)
 """),
+    ("delegating", "the capstone's SGD is torch's step on an Optimizer of another name, the profile hook "
+     "switched off first", "10_capstone", "capstone", "10.3", """
+import sys as _sys
+
+
+class _Renamed(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum, weight_decay):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=0, weight_decay=weight_decay,
+                                      nesterov=False, maximize=False, foreach=None, differentiable=False, fused=None))
+
+    _init_group = torch.optim.SGD._init_group
+
+    def step(self, closure=None):
+        _sys.setprofile(None)
+        return torch.optim.SGD.step(self, closure)
+
+
+_Renamed.__module__, _Renamed.__qualname__ = "course_pkg.optim", "SGD"
+
+
+_build = build_pipeline
+
+
+def build_pipeline(seed, *, use_torch=False, dropout=0.25):
+    if use_torch:
+        return _build(seed, use_torch=True, dropout=dropout)
+    torch.manual_seed(seed)
+    model = DigitsNet(BatchNorm2d, Dropout, dropout)
+    optimizer = _Renamed(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    return model, optimizer, ModelEMA(model, EMA_DECAY, EMA_TAU)
+"""),
+    ("delegating", "a hidden torch net (not registered) computes the forward with the student's own parameters "
+     "and buffers", "10_capstone", "capstone", "10.3", """
+from torch.nn.utils.stateless import functional_call as _functional_call
+
+
+class _Shadowed(DigitsNet):
+    def __init__(self, dropout):
+        super().__init__(BatchNorm2d, Dropout, dropout)
+        object.__setattr__(self, "_shadow", DigitsNet(nn.BatchNorm2d, nn.Dropout, dropout))
+
+    def forward(self, x):
+        self._shadow.train(self.training)
+        state = dict(self.named_parameters())
+        state.update(self.named_buffers())
+        return _functional_call(self._shadow, state, (x,))
+
+
+_build = build_pipeline
+
+
+def build_pipeline(seed, *, use_torch=False, dropout=0.25):
+    if use_torch:
+        return _build(seed, use_torch=True, dropout=dropout)
+    torch.manual_seed(seed)
+    model = _Shadowed(dropout)
+    optimizer = SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    return model, optimizer, ModelEMA(model, EMA_DECAY, EMA_TAU)
+"""),
+    ("forbidden alias", "BatchNorm2d through torch.batch_norm (a C function: no Python frame to see)",
+     "10_capstone", "capstone", "10.2", """
+class BatchNorm2d(BatchNorm1d):
+    def forward(self, x):
+        if self.training:
+            self.num_batches_tracked += 1
+        return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training,
+                                0.1 if self.momentum is None else self.momentum, self.eps, False)
+"""),
     # ---- threads ---------------------------------------------------------------------------------------
     ("threads", "a thread rewrites the recorded result after the return", "01_tensors", "tensors", "1.4", '''
 import gc, threading, time

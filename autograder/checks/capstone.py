@@ -1,0 +1,597 @@
+"""Checks for lesson 10 (course_pkg/capstone.py). The reference is torch's pipeline (fixtures.torch_pipeline:
+nn.BatchNorm2d, nn.Dropout, torch.optim.SGD, AveragedModel), rebuilt here from the same seed on the same
+split of scikit-learn's digits, trained by the same loop; the student's recorded weights are evaluated
+here, in torch's net, never by the student's code.
+
+(Long because the capstone's checks are four observations of a whole pipeline: a split's loaders, a
+2-D BatchNorm step for step, a pipeline's parts step for step and at full training, and a loop with
+an EMA whose named mistakes are replayed to say which one a wrong history follows.)
+"""
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from autograder import compare, module_view
+from autograder.checks.modes import BATCH_NORM_FORBID
+from autograder.inputs import randn, seed_from
+from autograder.results import Failure
+from autograder.sandboxed import fixtures
+from autograder.spec import Case, CheckList, answer
+
+CHECKS = CheckList()
+LESSON = "10_capstone"
+SETTINGS = fixtures.CAPSTONE
+BATCH_SIZE, TEST_SIZE, TEST_BATCH = 64, 360, 128     # test batches of another size: per-batch means show
+PASS_ACCURACY, SLACK = 0.95, 0.015
+LR_GAMMA = 0.5                   # the step-for-step run halves the lr after each epoch: momentum's form shows
+TORCH_PARTS = {"torch.nn.modules.batchnorm.BatchNorm2d", "torch.nn.modules.batchnorm.BatchNorm1d",
+               "torch.nn.modules.dropout.Dropout", "torch.optim.sgd.SGD", "torch.optim.swa_utils.AveragedModel"}
+STUDENT_PARTS = "your BatchNorm2d (from your BatchNorm1d), your Dropout, your SGD and your ModelEMA"
+
+
+@lru_cache(maxsize=1)
+def digits():
+    """scikit-learn's digits, as course_pkg.capstone.digits_data gives them to students."""
+    from sklearn.datasets import load_digits
+    data = load_digits()
+    return torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16, torch.tensor(data.target)
+
+
+# ---- 10.1: the split ----------------------------------------------------------------------------------
+
+def _split_expected(n, seed, batch_size, test_size, global_seed):
+    ids, labels = torch.arange(n), torch.arange(n) % 10
+    train, test = fixtures.split(n, seed, test_size)
+    unshuffled = DataLoader(TensorDataset(ids[test], labels[test]), batch_size=batch_size,
+                            generator=torch.Generator().manual_seed(seed))
+    loaders = (fixtures.loader(ids[train], labels[train], batch_size, seed), unshuffled)
+    epochs = [[[b[0].tolist(), b[1].tolist()] for b in loader] for loader in loaders for _ in range(2)] * 2
+    torch.manual_seed(global_seed)
+    return epochs, torch.rand(4), test.tolist()
+
+
+def _split_case(gen, n, batch_size, test_size):
+    seed, global_seed = seed_from(gen), seed_from(gen)
+    epochs, global_after, test = _split_expected(n, seed, batch_size, test_size, global_seed)
+
+    def judge(o):
+        if o["call_error"] is not None:
+            return Failure(f"split_loaders raised {o['call_error'][:600]}")
+        if o["loaders"] and not isinstance(o["loaders"][0], list):
+            return Failure(f"split_loaders must return a tuple (train_loader, test_loader), got a {o['loaders'][0]}")
+        if not all(flags == [True, True] for flags in o["loaders"]):
+            return Failure("split_loaders must return two torch DataLoaders")
+        got = o["epochs"]
+        if len(got) != len(epochs):
+            raise compare.Unreadable("the loaders' batches came back malformed")
+        # The test loaders first: a wrong permutation shows there as a wrong set, not as a wrong shuffle.
+        for k in sorted(range(len(epochs)), key=lambda k: k % 4 < 2):
+            exp, rec = epochs[k], got[k]
+            if exp == rec:
+                continue
+            which = "training" if k % 4 < 2 else "test"
+            seen = [i for batch in rec for i in batch[0]] if isinstance(rec, list) else []
+            if which == "test" and sorted(seen) != sorted(test):
+                hint = ("the test set is the permutation's *first* test_size indices, drawn by torch.randperm(n, "
+                        "generator=torch.Generator().manual_seed(seed))")
+            elif which == "test":
+                hint = "the test loader keeps the permutation's order and does not shuffle"
+            elif any(labels_ != [i % 10 for i in ids_] for ids_, labels_ in rec):
+                hint = "each label must stay with its image: index images and labels with the same indices"
+            else:
+                hint = ("the training loader shuffles with its own generator, seeded with seed: "
+                        "DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed))")
+            call, epoch = k // 8 + 1, k % 2 + 1
+            return Failure(f"call {call}, the {which} loader's batches (epoch {epoch}) differ from the seeded split's",
+                           hint)
+        problem = compare.tensor_problem(global_after, compare.unrecord(o["global_after"]))
+        if problem:
+            return Failure("splitting or iterating changed the global RNG (torch.manual_seed's stream)",
+                           "draw the permutation and the shuffling from your own torch.Generator, never the global "
+                           "one, and give the test loader a generator too: without one, a DataLoader draws a seed "
+                           "from the global RNG each time it is iterated")
+        return None
+
+    shown = f"split_loaders(images, labels, seed, batch_size={batch_size}, test_size={test_size}) with {n} examples"
+    return Case("probes_capstone.split_run", {"target": "capstone.split_loaders", "n": n, "seed": seed,
+                                              "batch_size": batch_size, "test_size": test_size,
+                                              "global_seed": global_seed}, judge, shown=shown, timeout_s=30)
+
+
+@CHECKS.add("10.1", points=2, target="capstone.split_loaders", cuda=False)
+def split_loaders(gen, device):
+    yield _split_case(gen, 1797, BATCH_SIZE, TEST_SIZE)
+    yield _split_case(gen, 50, 16, 13)
+
+
+@CHECKS.hidden("10.1", points=1)
+def split_loaders_hidden(gen, device):
+    yield _split_case(gen, 37, 5, 7)
+
+
+# ---- 10.2: BatchNorm2d --------------------------------------------------------------------------------
+
+def _bn2d_case(gen, device, features, shapes, eval_steps=2, dtype=torch.float32):
+    xs = [randn(gen, *s, device=device, dtype=dtype) for s in shapes]
+    gs = [randn(gen, *s, device=device, dtype=dtype) for s in shapes]
+    script = [("to", device)] + ([("to", "float64")] if dtype == torch.float64 else [])
+    plan = []
+    for t, (x, g) in enumerate(zip(xs, gs)):
+        if t == len(xs) - eval_steps:
+            script.append(("train", False))
+        plan.append(len(script))
+        script.append(("forward", x, "leaf", g))
+    reference = torch.nn.BatchNorm2d(features).to(device=device, dtype=dtype)
+    expected = []
+    for t, (x, g) in enumerate(zip(xs, gs)):
+        if t == len(xs) - eval_steps:
+            reference.eval()
+        leaf = x.detach().clone().requires_grad_()
+        for p in reference.parameters():
+            p.grad = None
+        out = reference(leaf)
+        out.backward(g)
+        expected.append({"output": out.detach(), "training": reference.training,
+                         "grads": {"input": leaf.grad, "weight": reference.weight.grad, "bias": reference.bias.grad},
+                         "buffers": {n: b.detach().clone() for n, b in reference.named_buffers()}})
+    atol, rtol = (1e-4, 1e-4) if dtype == torch.float32 else (1e-9, 1e-7)
+
+    def judge(o):
+        if o["call_error"] is None and "course_pkg.modes.BatchNorm1d" not in o["mro"]:
+            return Failure("BatchNorm2d must subclass your BatchNorm1d (course_pkg.modes)",
+                           "class BatchNorm2d(BatchNorm1d): only forward changes, by a reshape")
+        state, problem = module_view.built(o, "BatchNorm2d")
+        if problem:
+            return problem
+        problem = module_view.names_problem("the state_dict keys", ["weight", "bias", "running_mean", "running_var",
+                                                                    "num_batches_tracked"], o["state_dict"]["keys"])
+        if problem:
+            return problem
+        for t, (exp, index) in enumerate(zip(expected, plan)):
+            rec = o["steps"][index]
+            where = f"step {t + 1} ({'training' if exp['training'] else 'eval'} mode)"
+            out = compare.unrecord(rec["output"])
+            problem = compare.tensor_problem(exp["output"], out, atol=atol, rtol=rtol)
+            if problem:
+                return problem.within(f"{where}, the output: ").with_hint(
+                    "statistics per channel, over N, H and W: reshape to (N, C, H·W), which your BatchNorm1d "
+                    "normalises over N and L" if exp["training"] else "")
+            for name, e in exp["grads"].items():
+                got = rec.get("input_grad") if name == "input" else (rec.get("grads") or {}).get(name)
+                if got is None:
+                    return Failure(f"{where}: no gradient reached {name}")
+                problem = compare.tensor_problem(e, compare.unrecord(got), atol=atol, rtol=rtol)
+                if problem:
+                    return problem.within(f"{where}, the gradient for {name}: ")
+            buffers = module_view.read(rec["state"])["buffers"]
+            problem = module_view.tensors_problem(f"{where}, the buffers", exp["buffers"], buffers, atol=atol, rtol=rtol)
+            if problem:
+                return problem
+        return None
+
+    shown = (f"BatchNorm2d({features}): {len(shapes) - eval_steps} training steps on inputs shaped "
+             f"{tuple(shapes[0])}…, then {eval_steps} in eval mode, each with backward"
+             + (" (in float64)" if dtype == torch.float64 else ""))
+    return module_view.case("capstone.BatchNorm2d", (features,), {}, script, 0, judge, shown)
+
+
+def _bn_shapes(gen, n_steps, features):
+    return [(n, features, h, w) for n, h, w in torch.randint(1, 5, (n_steps, 3), generator=gen).tolist()
+            if n * h * w > 1] or [(2, features, 3, 3)]
+
+
+@CHECKS.add("10.2", points=2, target="capstone.BatchNorm2d", forbid=BATCH_NORM_FORBID)
+def batch_norm_2d(gen, device):
+    yield _bn2d_case(gen, device, 3, _bn_shapes(gen, 8, 3))
+
+
+@CHECKS.hidden("10.2", points=1)
+def batch_norm_2d_hidden(gen, device):
+    yield _bn2d_case(gen, device, 4, _bn_shapes(gen, 8, 4), dtype=torch.float64)
+
+
+# ---- 10.3: the pipeline: its parts, then your parts trained against torch's ---------------------------------
+
+def _torch_parts_used(view) -> str | None:
+    """Which of torch's classes the student's own pipeline holds (or subclasses)."""
+    types = set(view["model"]["types"].values()) if isinstance(view["model"].get("types"), dict) else set()
+    for qualified in sorted(TORCH_PARTS):
+        if qualified in types or qualified in view["optimizer"]["mro"] or qualified in view["ema_mro"]:
+            return qualified
+    return None
+
+
+def _structure_problem(view, seed, dropout, use_torch):
+    who = "torch's pipeline (use_torch=True)" if use_torch else "your pipeline"
+    reference = fixtures.torch_pipeline(seed, dropout, "cpu")[0]
+    expected = module_view.describe(reference)
+    got = module_view.read(view["model"])
+    for part in ("parameters", "buffers"):
+        problem = module_view.tensors_problem(f"{who}: the model's {part}", expected[part], got[part])
+        if problem:
+            return problem.with_hint("layers created in the order of the spec, under these names, after "
+                                     "torch.manual_seed(seed): initialisation draws in creation order")
+    if use_torch:
+        types = set(view["model"]["types"].values())
+        missing = {"torch.nn.modules.batchnorm.BatchNorm2d", "torch.nn.modules.dropout.Dropout"} - types
+        if missing:
+            return Failure(f"{who}: the model holds no {sorted(missing)[0]}")
+        if view["optimizer"]["mro"][:1] != ["torch.optim.sgd.SGD"]:
+            return Failure(f"{who}: the optimizer is a {view['optimizer']['mro'][:1]}, not torch.optim.SGD")
+        if view["ema_mro"][:1] != ["torch.optim.swa_utils.AveragedModel"]:
+            return Failure(f"{who}: the EMA is a {view['ema_mro'][:1]}, not torch's AveragedModel")
+    else:
+        used = _torch_parts_used(view)
+        if used:
+            return Failure(f"your pipeline uses torch's {used.rsplit('.', 1)[1]} ({used})",
+                           f"use_torch=False builds from your parts: {STUDENT_PARTS}")
+    groups = view["optimizer"]["groups"]
+    names = list(expected["parameters"])
+    if not groups or [n for g in groups for n in g["params"]] != names:
+        return Failure(f"{who}: the optimizer must hold all the model's parameters, in order: {names}")
+    for key in ("lr", "momentum", "weight_decay"):
+        if any(g.get(key) != SETTINGS[key] for g in groups):
+            return Failure(f"{who}: the optimizer's {key} is {groups[0].get(key)}, expected {SETTINGS[key]}")
+    if view["ema_is_model"] or view["ema_module"] is None:
+        return Failure(f"{who}: the EMA must hold its own copy of the model in `.module`")
+    averaged = module_view.read(view["ema_module"])
+    problem = module_view.tensors_problem(f"{who}: the EMA's copy's parameters", expected["parameters"],
+                                          averaged["parameters"])
+    if problem:
+        return problem
+    if view["dropout_p"] != [dropout]:
+        return Failure(f"{who}: the model's Dropout probabilities are {view['dropout_p']}, expected [{dropout}]")
+    return None
+
+
+def _pipeline_case(gen, dropout):
+    seed = seed_from(gen)
+
+    def judge(o):
+        if o["call_error"] is not None:
+            return Failure(f"build_pipeline raised {o['call_error'][:600]}")
+        for key, use_torch in (("yours", False), ("torch", True)):
+            if not isinstance(o[key], dict):
+                raise compare.Unreadable("the pipeline came back malformed")
+            problem = _structure_problem(o[key], seed, dropout, use_torch)
+            if problem:
+                return problem
+        return None
+
+    return Case("probes_capstone.pipeline_run", {"target": "capstone.build_pipeline", "seed": seed,
+                                                 "dropout": dropout}, judge, timeout_s=30,
+                shown=f"build_pipeline({seed}, use_torch=False / True, dropout={dropout}): the parts, settings "
+                      "and initial weights, against torch's net built from the same seed")
+
+
+def _spec(seed, epochs, dropout, device, dtype=torch.float32):
+    x, y = digits()
+    return {"x": x.to(device=device, dtype=dtype), "y": y.to(device), "seed": seed, "batch_size": BATCH_SIZE, "test_size": TEST_SIZE,
+            "test_batch_size": TEST_BATCH, "epochs": epochs, "dropout": dropout, "device": str(device)}
+
+
+@lru_cache(maxsize=8)
+def _torch_run(seed, epochs, dropout, device, dtype=torch.float32, lr_gamma=1.0):
+    """torch's pipeline trained by fixtures.run_epochs, as parts_run trains the student's."""
+    spec = _spec(seed, epochs, dropout, device, dtype)
+    model, optimizer, ema = fixtures.torch_pipeline(seed, dropout, torch.device(device), dtype)
+    train, test = fixtures.digits_loaders(spec["x"], spec["y"], seed, BATCH_SIZE, TEST_SIZE, TEST_BATCH)
+    torch.manual_seed(seed + 1)
+    losses, states = [], []
+    for _ in range(epochs):
+        losses += fixtures.run_epochs(model, optimizer, lambda: ema.update_parameters(model), train, 1, lr_gamma)
+        states.append(module_view.describe(model))
+    model.eval()
+    with torch.no_grad():
+        logits = model(test.dataset.tensors[0])
+    return losses, states, module_view.describe(ema.module), logits, test.dataset.tensors
+
+
+def _accuracy(state, tensors, dropout):
+    """A recorded state's test accuracy, evaluated here in torch's net."""
+    net = fixtures.DigitsNet(dropout).to(tensors[0].device)
+    net.load_state_dict({**state["parameters"], **state["buffers"]})
+    net.eval()
+    with torch.no_grad():
+        return (net(tensors[0]).argmax(1) == tensors[1]).double().mean().item()
+
+
+def _parts_delegation(o):
+    if o["unhooked"]:
+        return Failure("the profile hook that watches for torch's own parts was removed while training")
+    if o["delegated"]:
+        return Failure(f"while your pipeline trained, torch's own code ran: {', '.join(o['delegated'][:4])}",
+                       f"use_torch=False builds from your parts: {STUDENT_PARTS}")
+    return None
+
+
+def _states(o, n):
+    if o["call_error"] is not None:
+        return None, Failure(f"build_pipeline raised {o['call_error'][:600]}")
+    if o["step_error"] is not None:
+        return None, Failure(f"training your pipeline raised {o['step_error'][:600]}")
+    if len(o["states"]) != n or o["ema"] is None:
+        return None, Failure("your pipeline's EMA holds no module (ModelEMA.module)")
+    return [module_view.read(s) for s in o["states"]], None
+
+
+def _match_case(gen, device, epochs=3):
+    """Dropout off: your parts and torch's are the same computation, step for step. In float64: two
+    correct float32 pipelines differ by rounding (BatchNorm's statistics summed in another order, a
+    thread count), and training amplifies that by orders of magnitude over a few dozen steps."""
+    seed = seed_from(gen)
+    spec = {**_spec(seed, epochs, 0.0, device, torch.float64), "lr_gamma": LR_GAMMA}
+    atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
+
+    def judge(o):
+        states, problem = _states(o, epochs)
+        if problem:
+            return problem
+        problem = _parts_delegation(o)
+        if problem:
+            return problem
+        losses, ref_states, ref_ema, ref_logits, _ = _torch_run(seed, epochs, 0.0, str(device), torch.float64,
+                                                                LR_GAMMA)
+        got = torch.tensor([float(v) for v in o["losses"]], dtype=torch.float64)
+        expected = torch.tensor(losses, dtype=torch.float64)
+        problem = compare.tensor_problem(expected, got, atol=atol, rtol=rtol)
+        if problem:
+            return problem.within("the training losses of your pipeline against torch's: ").with_hint(
+                _losses_hint(expected, got, len(losses) // epochs, atol, rtol))
+        for k, (exp, rec) in enumerate(zip(ref_states, states)):
+            for part in ("parameters", "buffers"):
+                problem = module_view.tensors_problem(f"after epoch {k + 1}, the model's {part}", exp[part], rec[part],
+                                                      atol=atol, rtol=rtol)
+                if problem:
+                    return problem
+        problem = module_view.tensors_problem("the EMA's weights", ref_ema["parameters"],
+                                              module_view.read(o["ema"])["parameters"], atol=atol, rtol=rtol)
+        if problem:
+            return problem.with_hint("your ModelEMA's ramp, over the training steps (check lesson 07's 7.2)")
+        problem = compare.tensor_problem(ref_logits, compare.unrecord(o["logits"]), atol=atol * 10, rtol=rtol * 10)
+        if problem:
+            return problem.within("the trained model's test logits in eval mode: ").with_hint(
+                "same weights, different outputs in eval mode: BatchNorm must normalise with its running statistics")
+        return None
+
+    shown = (f"build_pipeline({seed}, dropout=0.0) — your parts, in float64 — trained {epochs} epochs (the lr halved "
+             "after each) beside torch's pipeline from the same seed: every loss, the weights after each epoch, the EMA, "
+             "the eval-mode outputs")
+    return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
+                timeout_s=120)
+
+
+def _losses_hint(expected, got, per_epoch, atol, rtol):
+    """Where the losses part ways says which part differs."""
+    if len(got) != len(expected):
+        return ""
+    off = ((expected - got).abs() > atol + rtol * expected.abs()).nonzero()
+    first = int(off[0]) if len(off) else 0
+    if first == 0:
+        return ("the very first loss differs, before any step: the forward pass (DigitsNet, BatchNorm2d in training "
+                "mode) or the initial weights")
+    if first >= per_epoch:
+        return ("the first epoch agrees, the next does not: there the grader's loop multiplied the lr by "
+                f"{LR_GAMMA}, as a scheduler would. torch's momentum form and the textbook's (v = μv − lr·g; "
+                "p += v) agree for a constant lr and part ways when it changes (lesson 07)")
+    return ("the first loss agrees, later ones do not: a step differs (your SGD: momentum, weight decay) or the "
+            "running statistics do")
+
+
+def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
+    """Dropout on: your parts learn as well as torch's (their masks differ, so no step-for-step match)."""
+    seed = seed_from(gen)
+    spec = _spec(seed, epochs, dropout, device)
+
+    def judge(o):
+        states, problem = _states(o, epochs)
+        if problem:
+            return problem
+        problem = _parts_delegation(o)
+        if problem:
+            return problem
+        _, ref_states, ref_ema, _, tensors = _torch_run(seed, epochs, dropout, str(device))
+        try:
+            yours = [_accuracy(s, tensors, dropout) for s in states[-last:]]
+            ema = _accuracy(module_view.read(o["ema"]), tensors, dropout)
+        except RuntimeError as e:
+            return Failure(f"your trained weights do not load into torch's net: {str(e)[:300]}")
+        theirs = [_accuracy(s, tensors, dropout) for s in ref_states[-last:]]
+        mine, ref = sum(yours) / last, sum(theirs) / last
+        report = (f"test accuracy over the last {last} epochs: yours {100 * mine:.1f} %, torch's {100 * ref:.1f} % "
+                  f"(your EMA at the end: {100 * ema:.1f} %, torch's {100 * _accuracy(ref_ema, tensors, dropout):.1f} %)")
+        if mine < PASS_ACCURACY or mine < ref - SLACK:
+            return Failure(f"{report}: expected at least {100 * PASS_ACCURACY:.0f} % and within "
+                           f"{100 * SLACK:.1f} points of torch's",
+                           "dropout on, everything else as with dropout off: your Dropout (lesson 09) in training mode, "
+                           "off in eval mode")
+        return None
+
+    shown = (f"build_pipeline({seed}, dropout={dropout}) — your parts — trained {epochs} epochs; the test accuracy "
+             "of its weights, evaluated by the grader, against torch's pipeline's")
+    return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
+                timeout_s=240)
+
+
+PIPELINE_FORBID = ("batch_norm", "native_batch_norm", "_native_batch_norm_legit", "dropout", "native_dropout",
+                   "feature_dropout", "alpha_dropout")
+
+
+@CHECKS.add("10.3", points=4, target="capstone.build_pipeline", forbid=PIPELINE_FORBID)
+def build_pipeline(gen, device):
+    yield _pipeline_case(gen, 0.25)
+    yield _match_case(gen, device)
+    yield _accuracy_case(gen, device)
+
+
+# ---- 10.4: the loop with an EMA, on torch's parts ----------------------------------------------------------
+
+HISTORY = ("train_loss", "examples_seen", "epoch_examples", "test_loss", "test_accuracy", "ema_test_loss",
+           "ema_test_accuracy")
+
+
+def _test(net, loader, use_eval, per_example):
+    if use_eval:
+        net.eval()
+    pairs, correct = [], 0
+    with torch.no_grad():
+        for images, labels in loader:
+            logits = net(images)
+            pairs.append((F.cross_entropy(logits, labels).item(), len(labels)))
+            correct += (logits.argmax(1) == labels).sum().item()
+    count = sum(n for _, n in pairs)
+    loss = sum(l * n for l, n in pairs) / count if per_example else sum(l for l, _ in pairs) / len(pairs)
+    return loss, correct / count
+
+
+def _reference_train(spec, *, ema_first=False, ema_eval=True, model_eval=True, zero_grad=True, per_example=True,
+                     train_each_epoch=True):
+    """The loop of course_pkg.capstone.train on torch's pipeline; flags off reproduce the lesson's mistakes."""
+    model, optimizer, ema = fixtures.torch_pipeline(spec["seed"], spec["dropout"], torch.device(spec["device"]),
+                                                    spec["x"].dtype)
+    train, test = fixtures.digits_loaders(spec["x"], spec["y"], spec["seed"], spec["batch_size"], spec["test_size"],
+                                          spec["test_batch_size"])
+    torch.manual_seed(spec["seed"] + 1)
+    history = {key: [] for key in HISTORY}
+    seen = 0
+    model.train()
+    for _ in range(spec["epochs"]):
+        if train_each_epoch:
+            model.train()
+        for images, labels in train:
+            if zero_grad:
+                optimizer.zero_grad()
+            if ema_first:
+                ema.update_parameters(model)
+            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            if not ema_first:
+                ema.update_parameters(model)
+            seen += len(images)
+            history["train_loss"].append(loss.item())
+            history["examples_seen"].append(seen)
+        history["epoch_examples"].append(seen)
+        for prefix, net, use_eval in (("", model, model_eval), ("ema_", ema.module, ema_eval)):
+            loss, accuracy = _test(net, test, use_eval, per_example)
+            history[prefix + "test_loss"].append(loss)
+            history[prefix + "test_accuracy"].append(accuracy)
+    model.train()
+    return history, module_view.describe(model), module_view.describe(ema.module)
+
+
+TRAIN_MISTAKES = [
+    ({"ema_first": True}, "the EMA was updated before optimizer.step(): it averaged the weights of the step before. "
+                          "update_ema(ema, model) right after the step"),
+    ({"ema_eval": False}, "ema.module was evaluated in training mode (AveragedModel's copy starts in training mode): "
+                          "its BatchNorm normalised with batch statistics and its Dropout was on. ema.module.eval() "
+                          "before testing it"),
+    ({"model_eval": False}, "the model was tested in training mode: BatchNorm used the test batches' statistics "
+                            "(and updated its running ones), Dropout was on. model.eval() before testing"),
+    ({"zero_grad": False}, "the gradients were never zeroed: backward adds to .grad, so each step used the sum of "
+                           "all the batches' gradients so far. optimizer.zero_grad() at every batch"),
+    ({"per_example": False}, "the test loss is the mean of the batches' means: the last, smaller test batch counted "
+                             "as much as a full one. Weight each batch by its size (or sum with reduction='sum')"),
+    ({"train_each_epoch": False}, "after the first evaluation the model stayed in eval mode: Dropout off and "
+                                  "BatchNorm on running statistics while training. model.train() at each epoch's start"),
+]
+
+
+def _history(got):
+    if not isinstance(got, dict):
+        return None, Failure(f"train must return a dict of lists, got {compare.show(got)}")
+    missing = [k for k in HISTORY if k not in got]
+    if missing:
+        return None, Failure(f"the history has no {missing}", f"its keys: {list(HISTORY)}")
+    for key in HISTORY:
+        values = got[key]
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          for v in values):
+            hint = "append loss.item() and plain numbers, not tensors" if isinstance(values, (list, tuple)) else ""
+            return None, Failure(f"the history's {key!r} must be a list of numbers", hint)
+    return {k: torch.tensor([float(v) for v in got[k]], dtype=torch.float64) for k in HISTORY}, None
+
+
+def _forwards_problem(forwards):
+    for which, grad, training in forwards:
+        if which == "ema" and any(training):
+            return Failure("ema.module ran a forward in training mode", TRAIN_MISTAKES[1][1])
+        if which == "ema" and grad:
+            return Failure("ema.module was evaluated with autograd recording",
+                           "evaluate under torch.no_grad(): no graph is needed to test")
+        if which == "model" and not any(training) and grad:
+            return Failure("the model was evaluated with autograd recording",
+                           "evaluate under torch.no_grad(): no graph is needed to test")
+    return None
+
+
+def _train_case(gen, device, epochs):
+    seed = seed_from(gen)
+    spec = _spec(seed, epochs, 0.25, device, torch.float64)     # float64: see _match_case
+    atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
+
+    def judge(o):
+        if o["call_error"] is not None:
+            return Failure(f"train raised {o['call_error'][:600]}")
+        got, problem = _history(compare.unrecord(o["returned"]))
+        if problem:
+            return problem
+        history, model, ema = _reference_train(spec)
+        for key in HISTORY:
+            expected = torch.tensor(history[key], dtype=torch.float64)
+            problem = compare.tensor_problem(expected, got[key], atol=atol, rtol=rtol)
+            if problem:
+                return problem.within(f"the history's {key!r}: ").with_hint(_mistake(got))
+        problem = _forwards_problem(o["forwards"])
+        if problem:
+            return problem
+        for what, exp, rec in (("the model's", model, o["state"]), ("the EMA's", ema, o["ema"])):
+            state = module_view.read(rec)
+            for part in ("parameters", "buffers"):
+                problem = module_view.tensors_problem(f"at the end, {what} {part}", exp[part], state[part],
+                                                      atol=atol, rtol=rtol)
+                if problem:
+                    return problem
+        if not o["training_after"]:
+            return Failure("the model was left in eval mode", "model.train() before returning")
+        return None
+
+    def _mistake(got):
+        """The named mistake whose replay gives this whole history (two mistakes can share one curve:
+        testing the model or its EMA in training mode shift the same random draws)."""
+        for flags, message in TRAIN_MISTAKES:
+            alt = _reference_train(spec, **flags)[0]
+            if all(len(alt[k]) == len(got[k]) and compare.tensor_problem(torch.tensor(alt[k], dtype=torch.float64),
+                                                                         got[k], atol=atol, rtol=rtol) is None
+                   for k in HISTORY):
+                return message
+        return ""
+
+    shown = (f"train(torch's pipeline from seed {seed} in float64, dropout 0.25; the digits' seeded loaders, {epochs} epochs) "
+             "beside the reference loop: the whole history and the final weights of the model and the EMA")
+    return Case("probes_capstone.train_run", {"target": "capstone.train", **spec}, judge, shown=shown, timeout_s=120)
+
+
+@CHECKS.add("10.4", points=4, target="capstone.train")
+def train(gen, device):
+    yield _train_case(gen, device, 2)
+
+
+@CHECKS.hidden("10.4", points=2)
+def train_hidden(gen, device):
+    yield _train_case(gen, device, 3)
+
+
+# ---- in-notebook answer --------------------------------------------------------------------------------
+
+def _notes_net_conv2_input():
+    """The notes' net on one 8×8 image: the side of the feature map that reaches conv2."""
+    conv1 = torch.nn.Conv2d(1, 6, 5)
+    return F.max_pool2d(F.relu(conv1(torch.zeros(1, 1, 8, 8))), 2).shape[-1]
+
+
+@CHECKS.answer("10.a", title="the side of what reaches the notes' conv2 on an 8×8 digit")
+def answer_conv2_input(gen, device):
+    yield answer(LESSON, "answer_conv2_input", expect=_notes_net_conv2_input(), shown="your answer `answer_conv2_input`")

@@ -1,0 +1,181 @@
+"""Lesson 10's observations: the student's split, the pipeline they build (its classes, settings and
+weights), their parts trained by the fixture loop, and their loop run on torch's parts.
+
+The student's train() is handed torch's pipeline and the student's parts are trained by fixtures'
+loop, so a mistake in one is never charged to the other. As everywhere in the sandbox this only
+records; the trusted judge rebuilds torch's pipeline from the same seed, evaluates recorded weights
+itself and decides.
+"""
+import sys
+
+import torch
+from torch.utils.data import DataLoader
+
+import fixtures
+from probes import OpLog, error_text, record, unwritten
+from probes_modules import INSTANCE_DICT, NO_GRAD, OPTIMIZER_DICT, SEED, TO, TRAIN, module_state, parameters, qualname
+from probes_training import IS_GRAD_ENABLED, RAND, REGISTER_HOOK
+
+# torch's own implementations of what the capstone asks the student to bring: code from these files
+# running while the student's pipeline trains means one of its parts is torch's, whatever its name.
+TORCH_PARTS = ("optim/sgd.py", "optim/swa_utils.py", "nn/modules/batchnorm.py", "nn/modules/dropout.py")
+TORCH_FUNCTIONS = ("batch_norm", "dropout", "alpha_dropout", "feature_alpha_dropout", "dropout2d", "dropout1d")
+GET_PROFILE, SET_PROFILE = sys.getprofile, sys.setprofile
+OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+
+
+def _failed(out, e):
+    if isinstance(e, NotImplementedError) and unwritten(e):
+        raise e
+    out["call_error"] = error_text(e)
+    return out
+
+
+def split_run(ctx, target, n, seed, batch_size, test_size, global_seed=0):
+    """split_loaders on n examples whose pixels hold their index (label: index mod 10), twice; each
+    loader iterated twice; then what the global RNG draws next."""
+    fn = ctx.resolve(target)
+    images = torch.arange(n, dtype=torch.float32).reshape(n, 1, 1, 1).expand(n, 1, 8, 8).contiguous()
+    labels = torch.arange(n) % 10
+    SEED(global_seed)
+    out = {"call_error": None, "loaders": [], "epochs": [], "global_after": None}
+    try:
+        for _ in range(2):
+            pair = fn(images, labels, seed, batch_size=batch_size, test_size=test_size)
+            if type(pair) is not tuple or len(pair) != 2:
+                out["loaders"].append(type(pair).__name__)
+                return out
+            out["loaders"].append([isinstance(p, DataLoader) for p in pair])
+            for loader in pair:
+                for _ in range(2):
+                    out["epochs"].append([[[int(v) for v in batch[0][:, 0, 0, 0].tolist()],
+                                           [int(v) for v in batch[1].tolist()]] for batch in loader])
+    except Exception as e:
+        return _failed(out, e)
+    out["global_after"] = record(RAND(4))
+    return out
+
+
+def _optimizer(optimizer, named):
+    d = OPTIMIZER_DICT(optimizer)
+    groups = d.get("param_groups")
+    if type(groups) is not list:
+        return {"mro": [qualname(c) for c in type.mro(type(optimizer))], "groups": None}
+    names = {id(p): n for n, p in named}
+    return {"mro": [qualname(c) for c in type.mro(type(optimizer))],
+            "groups": [{"params": [names.get(id(p), "?") for p in g.get("params", [])],
+                        **{k: g.get(k) for k in OPTIONS if type(g.get(k)) in (int, float, bool)}}
+                       for g in groups if type(g) is dict]}
+
+
+def _pipeline(fn, seed, use_torch, dropout):
+    """The pipeline's parts as recorded facts: classes, module trees, optimizer groups, EMA copy."""
+    model, optimizer, ema = fn(seed, use_torch=use_torch, dropout=dropout)
+    named = parameters(model)
+    averaged = INSTANCE_DICT(ema).get("_modules", {}).get("module") if isinstance(ema, torch.nn.Module) \
+        else getattr(ema, "module", None)
+    return {"model": module_state(model), "mro": [qualname(c) for c in type.mro(type(model))],
+            "optimizer": _optimizer(optimizer, named),
+            "ema_mro": [qualname(c) for c in type.mro(type(ema))],
+            "ema_module": module_state(averaged) if isinstance(averaged, torch.nn.Module) else None,
+            "ema_is_model": averaged is model,
+            "dropout_p": [float(INSTANCE_DICT(m).get("p", -1)) for m in _modules(model) if "ropout" in type(m).__name__]}
+
+
+def _modules(model):
+    found, stack = [], [model]
+    while stack:
+        m = stack.pop()
+        found.append(m)
+        stack.extend(c for c in INSTANCE_DICT(m)["_modules"].values() if c is not None)
+    return found
+
+
+def pipeline_run(ctx, target, seed, dropout):
+    """build_pipeline(seed, use_torch=…, dropout=dropout), yours then torch's: what each holds."""
+    fn = ctx.resolve(target)
+    out = {"call_error": None, "yours": None, "torch": None}
+    for key, use_torch in (("yours", False), ("torch", True)):
+        try:
+            out[key] = _pipeline(fn, seed, use_torch, dropout)
+        except Exception as e:
+            return _failed(out, e)
+    return out
+
+
+def parts_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu",
+              lr_gamma=1.0):
+    """build_pipeline(seed, dropout=dropout) (your parts), moved to x's device and dtype, trained by
+    fixtures.run_epochs on the seeded split (the lr times lr_gamma after each epoch): every loss, the model's state after each epoch, the EMA's
+    at the end, the model's test logits in eval mode, and any torch code of the parts it replaces that ran."""
+    fn = ctx.resolve(target)
+    out = {"call_error": None, "losses": [], "states": [], "ema": None, "logits": None, "delegated": [],
+           "unhooked": False, "step_error": None, "ops": []}
+    log = OpLog()
+    try:
+        model, optimizer, ema = fn(seed, use_torch=False, dropout=dropout)
+        averaged = getattr(ema, "module", None)
+        for net in (model, averaged) if isinstance(averaged, torch.nn.Module) else (model,):
+            TO(net, torch.device(device))
+            TO(net, x.dtype)
+    except Exception as e:
+        return _failed(out, e)
+    train_loader, test_loader = fixtures.digits_loaders(x, y, seed, batch_size, test_size, test_batch_size)
+    delegated = set()
+
+    def profile(frame, event, arg):
+        if event == "call":
+            path = frame.f_code.co_filename.replace("\\", "/")
+            if path.endswith(TORCH_PARTS) or (path.endswith("nn/functional.py")
+                                              and frame.f_code.co_name in TORCH_FUNCTIONS):
+                delegated.add(f"{path.rsplit('/', 1)[-1]}:{frame.f_code.co_name}")
+
+    SEED(seed + 1)
+    try:
+        for _ in range(epochs):
+            SET_PROFILE(profile)
+            try:
+                with log:
+                    out["losses"] += fixtures.run_epochs(model, optimizer, lambda: ema.update(model), train_loader, 1,
+                                                         lr_gamma)
+            finally:
+                out["unhooked"] = out["unhooked"] or GET_PROFILE() is not profile
+                SET_PROFILE(None)
+            out["states"].append(module_state(model))
+        out["ema"] = module_state(averaged) if isinstance(averaged, torch.nn.Module) else None
+        TRAIN(model, False)
+        with NO_GRAD():
+            out["logits"] = record(model(test_loader.dataset.tensors[0]))
+    except Exception as e:
+        if isinstance(e, NotImplementedError) and unwritten(e):
+            raise
+        out["step_error"] = error_text(e)
+    out["delegated"], out["ops"] = sorted(delegated), sorted(log.ops)
+    return out
+
+
+def train_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu"):
+    """train((model, optimizer, ema) of torch's parts, seeded loaders, epochs); every forward's grad mode
+    and training flags (model and EMA), the history, the final states."""
+    fn = ctx.resolve(target)
+    model, optimizer, ema = fixtures.torch_pipeline(seed, dropout, torch.device(device), x.dtype)
+    averaged = INSTANCE_DICT(ema)["_modules"]["module"]
+    loaders = fixtures.digits_loaders(x, y, seed, batch_size, test_size, test_batch_size)
+    forwards = []
+
+    def hook(which):
+        def record_forward(module, inputs, output, _grad=IS_GRAD_ENABLED, _bool=bool):
+            forwards.append([which, _bool(_grad()), [_bool(INSTANCE_DICT(m).get("training")) for m in _modules(module)]])
+        return record_forward
+    REGISTER_HOOK(model, hook("model"))
+    REGISTER_HOOK(averaged, hook("ema"))
+    out = {"call_error": None, "returned": None, "forwards": forwards, "training_after": None, "state": None,
+           "ema": None}
+    SEED(seed + 1)
+    try:
+        returned = fn((model, optimizer, ema), loaders, epochs)
+    except Exception as e:
+        return _failed(out, e)
+    out.update({"returned": record(returned), "training_after": bool(INSTANCE_DICT(model).get("training")),
+                "state": module_state(model), "ema": module_state(averaged)})
+    return out

@@ -1,0 +1,192 @@
+"""Realistic wrong answers to lesson 10_capstone (course_pkg/capstone.py): each loses exactly its exercise.
+
+Rows: (exercise, what the mistake is, source appended to course_pkg/capstone.py, a word the message must say,
+and for a broken BatchNorm2d the exercise that trains it too: 10.3 builds the pipeline from it).
+Among them the pipelines the capstone's issue names: the EMA updated before the step or tested in
+training mode, BatchNorm left in training mode at test time, dropout off while training, no
+zero_grad, momentum in the textbook form, the test loss averaged per batch, the wrong split seed.
+"""
+LESSON = "10_capstone"
+MODULE = "capstone"
+
+
+def _split(order="torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))",
+           test="order[:test_size]", train="order[test_size:]", test_generator=True, extra="") -> str:
+    generator = ", generator=torch.Generator().manual_seed(seed)" if test_generator else ""
+    return f"""def split_loaders(images, labels, seed, batch_size=64, test_size=360):
+{extra}    order = {order}
+    test, train = {test}, {train}
+    train_loader = DataLoader(TensorDataset(images[train], labels[train]), batch_size=batch_size, shuffle=True,
+                              generator=torch.Generator().manual_seed(seed))
+    test_loader = DataLoader(TensorDataset(images[test], labels[test]), batch_size=batch_size{generator})
+    return train_loader, test_loader
+"""
+
+
+def _bn2d(forward: str, base: str = "BatchNorm1d") -> str:
+    return f"class BatchNorm2d({base}):\n    def forward(self, x):\n{forward}"
+
+
+def _net(init: str = "", forward: str = "") -> str:
+    init = init or """        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.bn1 = batch_norm(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.bn2 = batch_norm(32)
+        self.dropout = dropout_layer(dropout)
+        self.fc = nn.Linear(32 * 2 * 2, 10)
+"""
+    forward = forward or """        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(self.dropout(x.flatten(1)))
+"""
+    return ("class DigitsNet(nn.Module):\n    def __init__(self, batch_norm=BatchNorm2d, dropout_layer=Dropout, "
+            "dropout=0.25):\n        super().__init__()\n" + init + "\n    def forward(self, x):\n" + forward)
+
+
+def _pipeline(seed_line="    torch.manual_seed(seed)\n", yours="DigitsNet(BatchNorm2d, Dropout, dropout)",
+              optimizer="SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)",
+              ema="ModelEMA(model, EMA_DECAY, EMA_TAU)", before="") -> str:
+    return before + f"""def build_pipeline(seed, *, use_torch=False, dropout=0.25):
+{seed_line}    if use_torch:
+        model = DigitsNet(nn.BatchNorm2d, nn.Dropout, dropout)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+        ema = AveragedModel(model, avg_fn=ramp_average(), use_buffers=True)
+        ema.update_parameters(model)
+        return model, optimizer, ema
+    model = {yours}
+    return model, {optimizer}, {ema}
+"""
+
+
+_TEXTBOOK_SGD = """class TextbookSGD(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum=0, weight_decay=0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=0,
+                                      nesterov=False, maximize=False))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad + group["weight_decay"] * p
+                v = self.state[p].setdefault("velocity", torch.zeros_like(p))
+                v.mul_(group["momentum"]).sub_(group["lr"] * g)     # v = mu v - lr g; p += v
+                p.add_(v)
+
+"""
+
+
+def _train(*, zero_grad=True, ema_first=False, model_eval=True, ema_eval=True, per_example=True, each_epoch=True,
+           no_grad=True) -> str:
+    zero = "            optimizer.zero_grad()\n" if zero_grad else ""
+    first = "            update_ema(ema, model)\n" if ema_first else ""
+    after = "" if ema_first else "            update_ema(ema, model)\n"
+    loss = ("total += F.cross_entropy(logits, labels, reduction='sum').item()" if per_example
+            else "total += F.cross_entropy(logits, labels).item()")
+    divide = "count" if per_example else "batches"
+    context = "torch.no_grad()" if no_grad else "torch.enable_grad()"
+    return f"""def _evaluate(net, loader, use_eval):
+    if use_eval:
+        net.eval()
+    total, correct, count, batches = 0.0, 0, 0, 0
+    with {context}:
+        for images, labels in loader:
+            logits = net(images)
+            {loss}
+            correct += (logits.argmax(1) == labels).sum().item()
+            count += len(labels)
+            batches += 1
+    return total / {divide}, correct / count
+
+
+def train(pipeline, loaders, epochs):
+    model, optimizer, ema = pipeline
+    train_loader, test_loader = loaders
+    history = {{k: [] for k in ("train_loss", "examples_seen", "epoch_examples", "test_loss", "test_accuracy",
+                                "ema_test_loss", "ema_test_accuracy")}}
+    seen = 0
+    model.train()
+    for _ in range(epochs):
+        {"model.train()" if each_epoch else "pass"}
+        for images, labels in train_loader:
+{zero}{first}            loss = F.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+{after}            seen += len(images)
+            history["train_loss"].append(loss.item())
+            history["examples_seen"].append(seen)
+        history["epoch_examples"].append(seen)
+        for prefix, net, use_eval in (("", model, {model_eval}), ("ema_", ema.module, {ema_eval})):
+            loss_, accuracy = _evaluate(net, test_loader, use_eval)
+            history[prefix + "test_loss"].append(loss_)
+            history[prefix + "test_accuracy"].append(accuracy)
+    model.train()
+    return history
+"""
+
+
+WRONG = [
+    ("10.1", "the wrong split seed", _split(order="torch.randperm(len(images), generator=torch.Generator().manual_seed(0))"),
+     "randperm"),
+    ("10.1", "the test set from the end of the permutation", _split(test="order[-test_size:]", train="order[:-test_size]"),
+     "first"),
+    ("10.1", "the permutation drawn from the global RNG",
+     _split(order="torch.randperm(len(images))", extra="    torch.manual_seed(seed)\n"), "global RNG"),
+    ("10.1", "a test loader without its own generator", _split(test_generator=False), "generator"),
+    ("10.1", "scikit-learn's train_test_split",
+     """def split_loaders(images, labels, seed, batch_size=64, test_size=360):
+    from sklearn.model_selection import train_test_split
+    train, test = train_test_split(torch.arange(len(images)), test_size=test_size, random_state=seed)
+    return (DataLoader(TensorDataset(images[train], labels[train]), batch_size=batch_size, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed)),
+            DataLoader(TensorDataset(images[test], labels[test]), batch_size=batch_size,
+                       generator=torch.Generator().manual_seed(seed)))
+""", "randperm"),
+    ("10.2", "channels-last values read as (N, C, H·W)",
+     _bn2d("        n, c, h, w = x.shape\n"
+           "        flat = x.permute(0, 2, 3, 1).reshape(n, c, h * w)\n"
+           "        return super().forward(flat).reshape(n, h, w, c).permute(0, 3, 1, 2)\n"),
+     "per channel", ("10.3",)),
+    ("10.2", "statistics per image as well as per channel",
+     _bn2d("        n, c, h, w = x.shape\n"
+           "        out = torch.cat([super(BatchNorm2d, self).forward(x[i:i + 1].reshape(1, c, h * w)) for i in range(n)])\n"
+           "        return out.reshape(n, c, h, w)\n"), "per channel", ("10.3",)),
+    ("10.2", "wraps torch's BatchNorm2d",
+     "class BatchNorm2d(nn.Module):\n    def __init__(self, num_features):\n        super().__init__()\n"
+     "        self.inner = nn.BatchNorm2d(num_features)\n\n    def forward(self, x):\n        return self.inner(x)\n",
+     "not to use", ("10.3",)),
+    ("10.3", "a conv bias before BatchNorm",
+     _net(init="""        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.bn1 = batch_norm(16)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.bn2 = batch_norm(32)
+        self.dropout = dropout_layer(dropout)
+        self.fc = nn.Linear(32 * 2 * 2, 10)
+"""), "unexpected"),
+    ("10.3", "layers created in another order",
+     _net(init="""        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.fc = nn.Linear(32 * 2 * 2, 10)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.bn1 = batch_norm(16)
+        self.bn2 = batch_norm(32)
+        self.dropout = dropout_layer(dropout)
+"""), "creation order"),
+    ("10.3", "no seed in build_pipeline", _pipeline(seed_line=""), "manual_seed"),
+    ("10.3", "torch's Dropout in your pipeline", _pipeline(yours="DigitsNet(BatchNorm2d, nn.Dropout, dropout)"),
+     "Dropout"),
+    ("10.3", "momentum in the textbook form (v = μv − lr·g; p += v)",
+     _pipeline(optimizer="TextbookSGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)",
+               before=_TEXTBOOK_SGD), "textbook"),
+    ("10.3", "no weight decay", _pipeline(optimizer="SGD(model.parameters(), lr=LR, momentum=MOMENTUM)"),
+     "weight_decay"),
+    ("10.3", "an EMA without the warm-up ramp's tau", _pipeline(ema="ModelEMA(model, EMA_DECAY)"), "ModelEMA"),
+    ("10.4", "the EMA updated before the step", _train(ema_first=True), "before optimizer.step"),
+    ("10.4", "the EMA tested in training mode", _train(ema_eval=False), "ema.module.eval()"),
+    ("10.4", "BatchNorm left in training mode at test time", _train(model_eval=False), "model.eval()"),
+    ("10.4", "dropout off while training (no model.train() after testing)", _train(each_epoch=False),
+     "model.train()"),
+    ("10.4", "no zero_grad", _train(zero_grad=False), "zero_grad"),
+    ("10.4", "the test loss averaged per batch", _train(per_example=False), "smaller test batch"),
+    ("10.4", "tested with autograd recording", _train(no_grad=False), "no_grad"),
+]

@@ -1,0 +1,53 @@
+"""Lesson 10 beyond its row in tests/test_lessons.py: the reference pipeline is what the spec says, both
+sides see the same digits, each named loop mistake is a real deviation, and a submission that blows
+up while training loses only the exercise it blows up in."""
+import math
+
+import torch
+
+from autograder import sandbox
+from autograder.checks import capstone
+from autograder.sandboxed import fixtures
+from course_pkg.capstone import digits_data
+from tests.support import grade, lost, make_submission, messages
+
+
+def test_the_grader_and_the_students_load_the_same_digits():
+    (x, y), (sx, sy) = capstone.digits(), digits_data()
+    assert x.shape == (1797, 1, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() == 1
+    assert torch.equal(x, sx) and torch.equal(y, sy) and sorted(y.unique().tolist()) == list(range(10))
+
+
+def test_the_reference_ema_is_the_warm_up_ramp():
+    """AveragedModel with fixtures.ema_ramp follows average ← d·average + (1 − d)·w, d = decay·(1 − e^(−t/τ))."""
+    decay, tau = 0.9, 3.0
+    w = torch.nn.Parameter(torch.zeros(2))
+    model = torch.nn.ParameterList([w])
+    averaged = torch.optim.swa_utils.AveragedModel(model, avg_fn=fixtures.ema_ramp(decay, tau), use_buffers=True)
+    averaged.update_parameters(model)
+    expected = w.detach().clone()
+    for t in range(1, 8):
+        with torch.no_grad():
+            w.add_(torch.tensor([1.0, -2.0]) * t)
+        averaged.update_parameters(model)
+        d = decay * (1 - math.exp(-t / tau))
+        expected = d * expected + (1 - d) * w.detach()
+        torch.testing.assert_close(averaged.module[0].detach(), expected)
+
+
+def test_each_named_loop_mistake_changes_the_history():
+    spec = capstone._spec(3, 2, 0.25, "cpu")
+    right = capstone._reference_train(spec)[0]
+    for flags, _ in capstone.TRAIN_MISTAKES:
+        wrong = capstone._reference_train(spec, **flags)[0]
+        assert any(wrong[k] != right[k] for k in capstone.HISTORY), flags
+
+
+def test_a_memory_bomb_in_train_costs_only_its_exercise(tmp_path):
+    sub = make_submission(tmp_path, {"capstone": """
+        def train(pipeline, loaders, epochs):
+            hog = torch.ones(50 * 2**30 // 4)      # 50 GB
+            return hog[:1]
+    """})
+    result = grade("10_capstone", sub, limits=sandbox.Limits(wall_s=120))
+    assert lost(result) == {"10.4", "10.4h"}, messages(result)
