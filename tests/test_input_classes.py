@@ -39,7 +39,7 @@ FLOOR = {
     "9.1": {"1-D", "2-D", "batched", "float32", "float64"},
     "9.2": {"2-D", "batched", "float32", "float64"},
     "10.2": {"batched", "float32", "float64"},
-    **{e: {"batched", "float32", "integer"} for e in ("10.3", "10.4")},
+    "10.3": {"batched", "float32", "float64", "integer"}, "10.4": {"batched", "float64", "integer"},
 }
 LESSONS = ["00_basics", "01_tensors", "02_autograd", "03_graph", "04_inplace", "05_detach", "06_modules", "07_optim",
            "08_training", "09_modes", "10_capstone"]

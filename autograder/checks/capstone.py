@@ -307,13 +307,18 @@ def _parts_delegation(o):
     return None
 
 
-def _states(o, n):
+def _trained(o, n):
+    """parts_run's common first verdicts (built, trained, with its own parts only), then the model's state
+    after each of the n epochs: (states, None) or (None, Failure)."""
     if o["call_error"] is not None:
         return None, Failure(f"build_pipeline raised {o['call_error'][:600]}")
     if o["step_error"] is not None:
         return None, Failure(f"training your pipeline raised {o['step_error'][:600]}")
     if len(o["states"]) != n or o["ema"] is None:
         return None, Failure("your pipeline's EMA holds no module (ModelEMA.module)")
+    problem = _parts_delegation(o)
+    if problem:
+        return None, problem
     return [module_view.read(s) for s in o["states"]], None
 
 
@@ -326,10 +331,7 @@ def _match_case(gen, device, epochs=3):
     atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
 
     def judge(o):
-        states, problem = _states(o, epochs)
-        if problem:
-            return problem
-        problem = _parts_delegation(o)
+        states, problem = _trained(o, epochs)
         if problem:
             return problem
         losses, ref_states, ref_ema, ref_logits, _ = _torch_run(seed, epochs, 0.0, str(device), torch.float64,
@@ -386,10 +388,7 @@ def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
     spec = _spec(seed, epochs, dropout, device)
 
     def judge(o):
-        states, problem = _states(o, epochs)
-        if problem:
-            return problem
-        problem = _parts_delegation(o)
+        states, problem = _trained(o, epochs)
         if problem:
             return problem
         _, ref_states, ref_ema, _, tensors = _torch_run(seed, epochs, dropout, str(device))
