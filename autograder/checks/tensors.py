@@ -152,6 +152,14 @@ def vector_norm(gen, device):
     signs = torch.tensor([[-5.0, 1.0, 2.0], [0.5, -0.1, 3.0]], device=device)   # the extremes are negative
     yield _norm_case(signs, dict(ord=INF, dim=1))
     yield _norm_case(signs, dict(ord=-INF, dim=1))
+    for kw in (dict(dim=1), dict(ord=0, dim=1), dict(ord=-INF, dim=1)):
+        yield _norm_case(_norm_extremes(device), kw)
+
+
+def _norm_extremes(device, dtype=torch.float32):
+    """Rows holding ±inf, nan, only (−)zeros, and magnitudes beyond int32 (whose squares still fit)."""
+    return torch.tensor([[INF, 1, -2, 0], [float("nan"), 1, 2, 3], [-0.0, -0.0, 0, -0.0], [3e9, -4e9, 0, 0],
+                         [-INF, 2, 3, 0.5]], dtype=dtype, device=device)
 
 
 @CHECKS.hidden("1.7", points=1)
@@ -159,6 +167,8 @@ def vector_norm_hidden(gen, device):
     x = randn(gen, 2, 3, 4, 2, device=device, scale=4)
     for kw in (dict(ord=2.5, dim=(1, 3), keepdim=True), dict(ord=INF, dim=-2), dict(ord=1, dim=(0, -1))):
         yield _norm_case(x, kw)
+    for kw in (dict(dim=1), dict(ord=0, dim=1), dict(ord=INF, dim=1), dict(ord=1, dim=1)):
+        yield _norm_case(_norm_extremes(device, torch.float64), kw)
 
 
 def _gather_case(inp, dim, index):
@@ -174,6 +184,7 @@ def gather(gen, device):
     cube = randn(gen, 3, 4, 5, device=device)
     yield _gather_case(cube, 1, torch.randint(0, 4, (3, 6, 5), generator=gen).to(device))
     yield _gather_case(cube, 2, torch.empty(3, 4, 0, dtype=torch.long, device=device))
+    yield _gather_case(extremes(device).view(3, 4), 1, torch.randint(0, 4, (3, 6), generator=gen).to(device))
 
 
 @CHECKS.hidden("1.8", points=1)
@@ -182,6 +193,8 @@ def gather_hidden(gen, device):
     for dim in (0, 1, 2, -2):
         size = inp.shape[dim]
         yield _gather_case(inp, dim, torch.randint(0, size, (2, 3, 4), generator=gen).to(device))
+    yield _gather_case(extremes(device, torch.float64).view(4, 3), 0,
+                       torch.randint(0, 4, (5, 3), generator=gen).to(device))
 
 
 TOP_EDGE = "a value exactly equal to max belongs in the last bin (torch.histc's top edge is closed)"
@@ -207,6 +220,7 @@ def histc(gen, device):
     yield _histc_case(torch.full((5,), 3.0, device=device), bins=4)             # all equal: widened by 1
     yield _histc_case(torch.empty(0, device=device), bins=5)
     yield _histc_case(randn(gen, 50, device=device, dtype=torch.float64), bins=7, min=-1, max=1)
+    yield _histc_case(extremes(device), bins=4, min=-4e9, max=4e9)     # ±inf and nan lie outside any range
 
 
 @CHECKS.hidden("1.9", points=1)
@@ -214,6 +228,7 @@ def histc_hidden(gen, device):
     x = torch.randint(-8, 9, (300,), generator=gen).to(torch.float32).to(device) / 2
     yield _histc_case(x, bins=8, min=-2, max=2)
     yield _histc_case(randn(gen, 500, device=device, scale=3), bins=13)
+    yield _histc_case(extremes(device, torch.float64), bins=5, min=-3e9, max=2.0 ** 40 + 1)
 
 
 @CHECKS.add("1.10", points=1, target="tensors.to_nhwc")

@@ -22,6 +22,18 @@ WRONG = [
      "    for i in range(x.numel()):\n        e = torch.zeros_like(x).view(-1)\n        e[i] = eps\n"
      "        e = e.view_as(x)\n        g.view(-1)[i] = (f(x + e) - f(x - e)) / (2 * eps)\n    return g.double()\n",
      "float64"),
+    ("2.1", "grad_of through backward and .grad, tidied up afterwards (a non-leaf's .grad stays None)",
+     "def grad_of(f, *xs):\n    was = [x.requires_grad for x in xs]\n    for x in xs:\n"
+     "        if not x.requires_grad:\n            x.requires_grad_()\n    f(*xs).backward()\n"
+     "    grads = tuple(torch.zeros_like(x) if x.grad is None else x.grad.clone() for x in xs)\n"
+     "    for x, r in zip(xs, was):\n        if x.is_leaf:\n            x.grad = None\n            x.requires_grad_(r)\n"
+     "    return grads\n", ""),
+    ("2.2", "numerical_grad reshapes with view(*x.shape): a 0-d x has no sizes to unpack",
+     "def numerical_grad(f, x, eps=1e-6):\n    flat = x.detach().double().flatten().clone()\n"
+     "    grad = torch.zeros_like(flat)\n    with torch.no_grad():\n        for i in range(flat.numel()):\n"
+     "            old = flat[i].item()\n            flat[i] = old + eps\n            up = float(f(flat.view(x.shape)))\n"
+     "            flat[i] = old - eps\n            down = float(f(flat.view(x.shape)))\n            flat[i] = old\n"
+     "            grad[i] = (up - down) / (2 * eps)\n    return grad.view(*x.shape)\n", "view"),
     ("2.3", "vjp ignores v",
      "def vjp(func, inputs, v):\n    x = inputs.detach().requires_grad_()\n    y = func(x)\n"
      "    (g,) = torch.autograd.grad(y.sum(), x)\n    return y.detach(), g\n", "v = ones"),

@@ -34,6 +34,22 @@ WRONG = [
     ("1.9", "histc off by one at the top edge",
      "_right = histc\ndef histc(input, bins=100, min=0, max=0):\n"
      "    if min != max:\n        input = input[input < max]\n    return _right(input, bins, min, max)\n", "top edge"),
+    ("1.7", "ord 0 counts a nan as zero (abs() > 0 is False for nan)",
+     "_right = vector_norm\ndef vector_norm(x, ord=2, dim=None, keepdim=False):\n"
+     "    if ord == 0:\n        dims = tuple(range(x.dim())) if dim is None else dim\n"
+     "        return (x.abs() > 0).sum(dim=dims, keepdim=keepdim).to(x.dtype)\n    return _right(x, ord, dim, keepdim)\n",
+     "nan"),
+    ("1.8", "gather as a one-hot product summed over dim (inf·0 is nan, −0.0 + 0 is +0.0)",
+     "def gather(input, dim, index):\n    dim = dim % index.dim()\n    src = input\n"
+     "    for d in range(index.dim()):\n        if d != dim:\n            src = src.narrow(d, 0, index.shape[d])\n"
+     "    onehot = (index.unsqueeze(-1) == torch.arange(src.shape[dim], device=index.device)).to(src.dtype)\n"
+     "    return (src.movedim(dim, -1).unsqueeze(dim) * onehot).sum(-1)\n", "nan"),
+    ("1.9", "histc keeps nan: 'not outside' written as ~((x < min) | (x > max))",
+     "def histc(input, bins=100, min=0, max=0):\n    lo, hi = float(min), float(max)\n"
+     "    if lo == hi and input.numel() > 0:\n        lo, hi = input.min().item(), input.max().item()\n"
+     "    if lo == hi:\n        lo, hi = lo - 1, hi + 1\n    inside = input[~((input < lo) | (input > hi))]\n"
+     "    index = ((inside - lo) * bins / (hi - lo)).long().clamp(0, bins - 1)\n"
+     "    return torch.bincount(index, minlength=bins).to(input.dtype)\n", ""),
     ("1.10", "NHWC by reshape", "def to_nhwc(x):\n    n, c, h, w = x.shape\n    return x.reshape(n, h, w, c)\n",
      "permute"),
     ("1.11", "NCHW by reshape", "def to_nchw(x):\n    n, h, w, c = x.shape\n    return x.reshape(n, c, h, w)\n",
@@ -45,4 +61,16 @@ RIGHT = [
     ("1.4", "round_half_even through the parity of floor(x + 0.5)",
      "def round_half_even(x):\n    r = torch.floor(x + 0.5)\n    tie = (r - x) == 0.5\n"
      "    return torch.where(tie & (torch.remainder(r, 2) == 1), r - 1, r)\n"),
+    ("1.7", "vector_norm with sqrt for ord 2 and a mask count for ord 0",
+     "_right = vector_norm\ndef vector_norm(x, ord=2, dim=None, keepdim=False):\n"
+     "    dims = tuple(range(x.dim())) if dim is None else dim\n"
+     "    if ord == 2:\n        return (x * x).sum(dim=dims, keepdim=keepdim).sqrt()\n"
+     "    if ord == 0:\n        return torch.ne(x, 0).to(x.dtype).sum(dim=dims, keepdim=keepdim)\n"
+     "    return _right(x, ord, dim, keepdim)\n"),
+    ("1.8", "gather through flat positions (strides of a contiguous copy) and torch.take",
+     "def gather(input, dim, index):\n    dim = dim % index.dim()\n    src = input.contiguous()\n"
+     "    flat = torch.zeros(index.shape, dtype=torch.long, device=index.device)\n"
+     "    for d in range(index.dim()):\n        shape = [1] * index.dim()\n        shape[d] = index.shape[d]\n"
+     "        pos = index if d == dim else torch.arange(index.shape[d], device=index.device).view(shape)\n"
+     "        flat = flat + pos * src.stride(d)\n    return torch.take(src, flat)\n"),
 ]
