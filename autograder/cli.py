@@ -31,13 +31,21 @@ def _lesson(text: str) -> str:
 
 def cmd_check(args) -> int:
     from autograder import engine, notebook, report
-    lesson = _lesson(args.lesson)
+    lesson = None if args.lesson == "all" else _lesson(args.lesson)
     try:
         root = Path(args.path).resolve() if args.path else notebook.find_root()
     except FileNotFoundError as e:
         raise UserError(f"{e}. Run this inside your course folder, or pass --path.")
     if not (root / "course_pkg").is_dir():
         raise UserError(f"no course_pkg/ folder in {root}")
+    if lesson is None:
+        progress = notebook.lesson_progress(root)
+        if args.json:
+            print(report.dumps({"lessons": {l: r.as_json() for l, r in progress.results.items()},
+                                "hidden_points": progress.hidden}))
+        else:
+            print(progress)
+        return GRADER_FAULT_EXIT if any(r.grader_errors for r in progress.results.values()) else 0
     try:
         result = engine.grade_submission(lesson, root, hidden=False)
     except engine.NoChecks as e:
@@ -53,7 +61,10 @@ def cmd_release(args) -> int:
     from autograder import release
     out = Path(args.out)
     print(f"building the student edition in {out}")
-    release.release(out, notebooks=not args.no_notebooks)
+    try:
+        release.release(out, notebooks=not args.no_notebooks, force=args.force)
+    except release.ReleaseError as e:
+        raise UserError(str(e))
     print(f"done: open it with `course lab --edition {out}`")
     return 0
 
@@ -66,17 +77,28 @@ def cmd_grade(args) -> int:
         raise UserError(f"no submissions folder at {submitted} (expected nbgrader's submitted/<student>/{lesson}/)")
     from autograder import gradebook
     recording = not args.no_gradebook and gradebook.is_course(Path.cwd(), submitted, lesson)
+    if args.cluster:
+        from autograder import cluster
+        try:
+            cluster.parse_address(args.cluster)
+            cluster.require_dask()
+        except (ValueError, ImportError) as e:
+            raise UserError(str(e)) from e
     results = grade.grade_class(lesson, submitted, Path(args.out), jobs=args.jobs, progress=not args.json,
-                                course_root=Path.cwd(), gradebook=recording)
+                                course_root=Path.cwd(), gradebook=recording, cluster=args.cluster)
     if args.json:
         print(report.dumps(report.class_json(lesson, results)))
     else:
         print(report.class_table(lesson, results))
-        print(f"\nwrote {Path(args.out) / 'grades.csv'} and {len(results)} feedback files in "
-              f"{Path(args.out) / 'feedback'}")
+        out = Path(args.out)
+        print(f"\nwrote {out / 'grades.csv'}, the pictures {out / 'scores.png'} and {out / 'exercises.png'}, and "
+              f"{len(results)} feedback files in {out / 'feedback'}")
         if recording:
-            print("recorded in nbgrader's gradebook.db (nbgrader's autograde with these verdicts): formgrader, "
-                  "`nbgrader generate_feedback` and `nbgrader export` see them")
+            failed = sorted(s for s, r in results.items() if any("nbgrader could not record" in w for w in r.warnings))
+            recorded = len(results) - len(failed)
+            print(f"recorded {recorded} of {len(results)} submissions in nbgrader's gradebook.db (nbgrader's "
+                  "autograde with these verdicts): formgrader, `nbgrader generate_feedback` and `nbgrader export` "
+                  "see them" + (f"; NOT recorded: {', '.join(failed)} (why: in the notes above)" if failed else ""))
     return 0
 
 
@@ -114,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_lab)
 
     p = sub.add_parser("check", help="run the public checks of a lesson on your own course_pkg")
-    p.add_argument("lesson", help="lesson id: 1, 01 or 01_tensors")
+    p.add_argument("lesson", help="lesson id: 1, 01 or 01_tensors; `all` for every lesson's score and the total")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--path", help="folder holding course_pkg/ (default: this folder or the nearest above)")
     p.set_defaults(run=cmd_check)
@@ -122,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="build the student edition (stubs + nbgrader generate_assignment)")
     p.add_argument("--out", default="student", help="output folder (default: ./student)")
     p.add_argument("--no-notebooks", action="store_true", help="only the package and the public checks")
+    p.add_argument("--force", action="store_true", help="overwrite an existing edition (and any work in it)")
     p.set_defaults(run=cmd_release)
 
     p = sub.add_parser("grade", help="grade every student in nbgrader's submitted/<student>/<lesson>/ layout")
@@ -129,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submitted", default="submitted", help="submissions folder (default: ./submitted)")
     p.add_argument("--out", default="grades", help="where grades.csv and feedback/ go (default: ./grades)")
     p.add_argument("--jobs", type=int, default=2, help="students graded at once (default: 2)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N worker "
+                        "processes here (--jobs is then ignored; needs the [cluster] extra)")
     p.add_argument("--json", action="store_true", help="print the class's results as JSON")
     p.add_argument("--no-gradebook", action="store_true",
                    help="do not write nbgrader's gradebook.db (written by default in an nbgrader course folder)")

@@ -65,7 +65,7 @@ def run(out: Path, lesson: str = "01_tensors", jobs: int = 2) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"1. course release --out {out / 'student'}")
-    edition = release.release(out / "student", log=lambda m: print(m))
+    edition = release.release(out / "student", log=lambda m: print(m), force=True)   # the demo's own folder
     print(f"2. a made-up class of {len(STUDENTS)} in {out / 'submitted'}")
     submitted = build_class(out, lesson, edition)
     print(f"3. course grade {lesson} --submitted {submitted} --out {out / 'grades'}")

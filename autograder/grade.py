@@ -4,13 +4,16 @@ A submission that crashes, hangs or misbehaves costs only its own result: each s
 its own sandboxed process. The grader's own faults are never a student's zero: the instructor's
 solution is graded in the same batch as a canary and must score full marks, and a sandbox that
 cannot start or a check that cannot be judged stops the batch (GraderFault) before anything is written.
+
+The same batch runs on a Dask cluster with `cluster=` (autograder/cluster.py): only the dispatch
+differs, the results are gathered and written here either way.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from autograder import engine, lessons, report
+from autograder import lessons, report
 from autograder import gradebook as nbgrader_gradebook
 from autograder.results import CheckResult, GraderFault, LessonResult
 from autograder.secret import grading_secret
@@ -54,12 +57,13 @@ def grade_one(lesson: str, folder: Path, secret: bytes) -> LessonResult:
     problem = notebook_problem(lesson, folder)
     if problem:
         return _failed(lesson, problem)
+    from autograder import engine        # here, not above: torch is not imported to send a batch to a cluster
     return engine.grade_submission(lesson, folder, hidden=True, secret=secret)
 
 
 def grade_canary(lesson: str, secret: bytes) -> LessonResult:
     """The instructor's own solution, graded like any student: every point, or the grader is broken."""
-    from autograder import release
+    from autograder import engine, release
     return engine.grade_submission(lesson, release.ROOT, hidden=True, secret=secret)
 
 
@@ -74,9 +78,13 @@ def canary_problem(result: LessonResult) -> str | None:
 
 
 def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress: bool = True,
-                course_root: Path | None = None, gradebook: bool = True) -> dict[str, LessonResult]:
+                course_root: Path | None = None, gradebook: bool = True,
+                cluster: str | None = None) -> dict[str, LessonResult]:
     """Grade every student in parallel; write grades.csv and feedback/<student>.html into `out`, and,
     where `course_root` is an nbgrader course grading its own submitted/, its gradebook.db.
+
+    cluster: a Dask scheduler address or `local:N` to grade on a Dask cluster (autograder/cluster.py)
+    instead of `jobs` threads here; the results are written the same way.
 
     Raises GraderFault (and writes nothing) when the grader cannot be trusted on this batch."""
     lesson = lessons.resolve(lesson)
@@ -86,7 +94,7 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     course_root = Path(course_root or submitted.parent)
     secret = grading_secret(course_root)
     folders = students_of(submitted, lesson)
-    results = _grade_all(lesson, folders, secret, jobs, progress)
+    results = _grade_all(lesson, folders, secret, jobs, progress, cluster)
     broken = [(s, c) for s, r in results.items() for c in r.grader_errors]
     if broken:
         raise GraderFault("the grader could not judge " + "; ".join(
@@ -96,6 +104,7 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
             results[student].warnings.append(f"nbgrader could not record this submission: {problem}")
     out.mkdir(parents=True, exist_ok=True)
     report.write_csv(out / "grades.csv", lesson, results)
+    report.write_charts(out, lesson, results)
     feedback = out / "feedback"
     feedback.mkdir(exist_ok=True)
     for student, result in results.items():
@@ -103,13 +112,34 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     return results
 
 
-def _grade_all(lesson, folders, secret, jobs, progress) -> dict[str, LessonResult]:
-    """The class and the canary in one pool; the first grader fault cancels what has not started."""
+def _grade_all(lesson, folders, secret, jobs, progress, cluster=None) -> dict[str, LessonResult]:
+    """Every student's result, in the order of `folders`, from this machine's pool or a Dask cluster
+    (autograder/cluster.py); either stops at the first grader fault."""
     results: dict[str, LessonResult] = {}
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(folders), desc=f"grading {lesson}", unit="student")
+    if cluster:
+        from autograder import cluster as dask_cluster
+        stream = dask_cluster.grade_all(cluster, lesson, folders, secret)
+    else:
+        stream = _grade_here(lesson, folders, secret, jobs)
+    try:
+        for student, result in stream:
+            results[student] = result
+            if bar:
+                bar.update(1)
+    finally:
+        stream.close()
+        if bar:
+            bar.close()
+    return {student: results[student] for student in folders}
+
+
+def _grade_here(lesson, folders, secret, jobs):
+    """(student, result) as this machine's pool finishes them: the class and the canary in one pool;
+    the first grader fault cancels what has not started."""
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         futures = {pool.submit(grade_canary, lesson, secret): CANARY}
@@ -122,11 +152,6 @@ def _grade_all(lesson, folders, secret, jobs, progress) -> dict[str, LessonResul
                 if problem:
                     raise GraderFault(problem)
                 continue
-            results[who] = result
-            if bar:
-                bar.update(1)
+            yield who, result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        if bar:
-            bar.close()
-    return results

@@ -52,6 +52,13 @@ def record(root: Path, lesson: str, results: dict[str, LessonResult]) -> dict[st
         verdicts.write_text(json.dumps({"lesson": lesson, "students": {s: r.as_json() for s, r in results.items()}}))
         config.TrustedChecks.verdicts = str(verdicts)
         api = NbGraderAPI(config=config)
+        if not _has_assignment(api, lesson):
+            # nbgrader grades against the assignment generate_assignment recorded (its cells and points):
+            # do that step here rather than fail every student.
+            made = api.generate_assignment(lesson, force=False)
+            if not made["success"]:
+                why = (made.get("error") or made.get("log") or "").strip()
+                return {s: f"nbgrader generate_assignment {lesson} failed: {why[-2000:]}" for s in results}
         # nbgrader's own SQLAlchemy use warns on every submission ("not in session"); it is harmless
         # and `nbgrader autograde` prints the same.
         warnings.filterwarnings("ignore", module="nbgrader")
@@ -62,3 +69,12 @@ def record(root: Path, lesson: str, results: dict[str, LessonResult]) -> dict[st
                 why = (outcome.get("error") or outcome.get("log") or "").strip()
                 problems[student] = why[-2000:] or "nbgrader autograde failed"
     return problems
+
+
+def _has_assignment(api, lesson: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(api.coursedir.db_url) as gb:
+        try:
+            return len(gb.find_assignment(lesson).notebooks) > 0
+        except MissingEntry:
+            return False

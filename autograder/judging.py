@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder import compare, forbidden
-from autograder.results import CaseVerdict, CheckResult, Failure
+from autograder.results import CaseVerdict, CheckResult, Failure, NotStarted
 
 _TEXT = (str, type(None))
 _LIST = (list,)
@@ -50,6 +50,8 @@ SCHEMAS = {
                                   "delegated": _LIST, "unhooked": (bool,), "step_error": _TEXT, "ops": _LIST},
     "probes_capstone.train_run": {"returned": _RECORD, "forwards": _LIST, "training_after": (bool, type(None)),
                                   "state": (dict, type(None)), "ema": (dict, type(None))},
+    "probes_graph.backward_run": {"returned": _RECORD, "engine": _LIST, "custom": _LIST, "grads_after_call": _LIST,
+                                  "fixtures_changed": (bool,)},
     "probes_detach.to_numpy": {"type": (str,), "input_requires_grad": _LIST, "input_version": _LIST,
                                "values": _RECORD, "returned": _RECORD},
 }
@@ -70,7 +72,8 @@ def malformed(probe: str, outcome: dict) -> str | None:
 def judge(check, case, outcome: dict) -> CaseVerdict:
     status = outcome.get("status")
     if status == "not_implemented":
-        return CaseVerdict("error", Failure(f"not implemented yet ({str(outcome.get('error', ''))[:300]})"), case.shown)
+        return CaseVerdict("not_started", Failure(f"not started yet: the stub still raises NotImplementedError "
+                                                  f"({str(outcome.get('error', ''))[:300]})"), case.shown)
     if status == "tampered":
         return CaseVerdict("fail", Failure(f"the submission changed what the grader relies on ({str(outcome.get('error'))[:300]}): "
                                            "this case fails, whatever was observed"), case.shown)
@@ -95,6 +98,8 @@ def judge(check, case, outcome: dict) -> CaseVerdict:
     if failure is not None and not isinstance(failure, Failure):
         return grader_error(f"the grader's judge of this case returned a {type(failure).__name__}, not a Failure: "
                             "a fault of the grader, not of your code", case.shown)
+    if isinstance(failure, NotStarted):
+        return CaseVerdict("not_started", failure, case.shown)
     return CaseVerdict("fail" if failure else "pass", failure, case.shown)
 
 
@@ -111,7 +116,7 @@ def aggregate(check, verdicts_by_device: dict[str, list[CaseVerdict]], submissio
         if not verdicts:
             continue
         statuses = {v.status for v in verdicts}
-        status = next((s for s in ("grader_error", "error", "fail") if s in statuses), "pass")
+        status = next((s for s in ("grader_error", "error", "fail", "not_started") if s in statuses), "pass")
         if status == "pass" and static:
             status = "fail"
         result.devices[device] = status
@@ -133,6 +138,8 @@ def _feedback(check, device, verdict: CaseVerdict) -> Failure:
         # Hidden inputs never reach feedback: say what kind of problem, and the hint if one matched.
         if verdict.status == "error":
             return Failure(f"[{device}] a hidden case raised an error or did not finish")
+        if verdict.status == "not_started":
+            return Failure(f"[{device}] not started yet")
         return Failure(f"[{device}] wrong result on a hidden case", failure.hint)
     where = f" for {verdict.shown}" if verdict.shown and not check.hidden else ""
     return failure.within(f"[{device}]{where}: ")

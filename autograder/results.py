@@ -1,7 +1,7 @@
 """What grading produces, as small typed values: a failure, a case's verdict, a check's result, a lesson's.
 
-Four statuses. `pass`, `fail` and `error` (the student's code raised, crashed or hung) are the
-student's; `grader_error` is the grader's own fault (a judge that raised, an unknown probe, a
+Five statuses. `pass`, `fail`, `error` (the student's code raised, crashed or hung) and
+`not_started` (the exercise's stub still raises its NotImplementedError) are the student's; `grader_error` is the grader's own fault (a judge that raised, an unknown probe, a
 malformed case, an observation missing from the schema). A grader error scores nothing, is shown as
 the grader's fault, and makes `course grade` stop rather than hand out zeros.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-STATUSES = ("pass", "fail", "error", "grader_error")
+STATUSES = ("pass", "fail", "error", "not_started", "grader_error")
 
 
 class GraderFault(RuntimeError):
@@ -32,6 +32,11 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.message}. Hint: {self.hint}" if self.hint else self.message
+
+
+@dataclass(frozen=True)
+class NotStarted(Failure):
+    """The exercise was left as given (an answer still `...`): status not_started, not fail."""
 
 
 def fail(message: str, hint: str = "") -> Failure:

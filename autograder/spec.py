@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 import torch
 
 from autograder import compare
-from autograder.results import Failure
+from autograder.results import Failure, NotStarted
 
 Judge = Callable[[dict], "Failure | None"]
 SANDBOXED = Path(__file__).parent / "sandboxed"
@@ -179,6 +179,8 @@ def answer(lesson: str, name: str, *, expect, atol: float = 0.0, rtol: float = 0
     For in-notebook answer cells: the student binds e.g. `answer_ties = torch.tensor([...])`.
     """
     def judge(outcome: dict) -> Failure | None:
+        if outcome["value"] == {"__unsupported__": "builtins.ellipsis"}:
+            return NotStarted(f"not answered yet: `{name} = ...` still holds the `...`; write your answer in its place")
         return result_problem(expect, outcome["value"], atol=atol, rtol=rtol, hints=hints)
     return Case("notebook_answer", {"notebook": f"{lesson}.ipynb", "name": name}, judge,
                 shown=shown if shown is not None else f"the value of `{name}` in your notebook", timeout_s=240)

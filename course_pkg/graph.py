@@ -1,9 +1,9 @@
 """Lesson 03 — the computation graph (lessons/03_graph/03_graph.ipynb).
 
 Custom autograd Functions (a forward, a backward, and what the forward saves for the backward),
-and a walk of the graph autograd records. The grader runs each Function on float32 and float64
-inputs, also inside a larger graph (its result added to its input, or used twice), and compares its
-values and gradients with torch's builtin operations.
+a walk of the graph autograd records, and a backward pass through that graph by hand. The grader
+runs each Function on float32 and float64 inputs, also inside a larger graph (its result added to
+its input, or used twice), and compares its values and gradients with torch's builtin operations.
 """
 import torch
 
@@ -151,4 +151,76 @@ def graph_nodes(t):
     index = {node: i for i, node in enumerate(order)}
     edges = sorted({(index[n], index[c]) for n in order for c, _ in n.next_functions if c is not None})
     return [type(n).__name__ for n in order], edges
+    ### END SOLUTION
+
+
+def backward_by_hand(output, inputs):
+    """Exercise 3.7 — a backward pass by hand: call the graph's nodes yourself, as torch's engine does.
+
+    output: a tensor computed from `inputs`, a list of leaf tensors that require grad. Returns a list
+    with one entry per tensor of inputs, in the same order: the gradient of output.sum() with respect
+    to it (the backward pass is seeded with torch.ones_like(output), so output need not be a scalar),
+    or None for an input the graph does not reach. That is exactly what
+    torch.autograd.grad(output, inputs, torch.ones_like(output), allow_unused=True) returns — but
+    here without torch's engine.
+
+    1. Order the nodes as in 3.6: output.grad_fn and every node reachable through next_functions,
+       each once (compared by identity), every node before the nodes in its next_functions.
+    2. Give each node slots for its incoming gradients: one per output of its forward operation,
+       `len(node._input_metadata)` of them (1 for most nodes; a node of x.split(2) or x.unbind() has
+       one per piece). The backward pass starts with torch.ones_like(output) in slot output.output_nr
+       of output.grad_fn (0, unless output is one piece of a split).
+    3. Visit the nodes in that order.
+       - An `AccumulateGrad` node is where a leaf's gradient arrives: do NOT call it (calling it adds
+         into the leaf's .grad). Its slot 0 holds the gradient of the leaf `node.variable`.
+       - Any other node: call it on its slots, `node(*slots)`, with None in a slot no gradient
+         reached. (The node of a custom autograd.Function, an instance of
+         torch.autograd.function.BackwardCFunction, is not callable: call `node.apply(*slots)`.)
+         It returns one gradient per entry of node.next_functions (a lone tensor when there is one
+         entry). Send gradient k along next_functions[k] = (child, i): into the child's slot i — i is
+         the child's OUTPUT index, not k. Skip a None child and a None gradient.
+    4. Where gradients meet — a tensor used more than once (x * x, f(x) + x) — ADD them into the slot.
+       Each node is called once, when all its gradients have arrived: the order of step 1 ensures it.
+
+    Call the nodes under torch.no_grad() (as the engine does: the gradients you return do not require
+    grad), leave every .grad as it was, and do not use the engine: no torch.autograd.grad,
+    Tensor.backward or torch.autograd.backward (nor torch.func or torch.autograd.functional).
+    """
+    ### BEGIN SOLUTION
+    result = [None] * len(inputs)
+    if output.grad_fn is None:
+        return [torch.ones_like(output) if t is output else None for t in inputs]
+    order, seen = [], set()
+
+    def visit(node):                      # as in graph_nodes: reverse post-order is topological
+        seen.add(node)
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                visit(child)
+        order.append(node)
+
+    visit(output.grad_fn)
+    order.reverse()
+    slots = {output.grad_fn: [None] * len(output.grad_fn._input_metadata)}
+    slots[output.grad_fn][output.output_nr] = torch.ones_like(output)
+    with torch.no_grad():
+        for node in order:
+            grads = slots.pop(node, None)
+            if grads is None or all(g is None for g in grads):
+                continue                  # no gradient reached this node
+            if type(node).__name__ == "AccumulateGrad":
+                for k, t in enumerate(inputs):
+                    if t is node.variable:
+                        result[k] = grads[0]
+                continue
+            call = node.apply if isinstance(node, torch.autograd.function.BackwardCFunction) else node
+            returned = call(*grads)
+            if not isinstance(returned, tuple):
+                returned = (returned,)
+            for (child, i), g in zip(node.next_functions, returned):
+                if child is None or g is None:
+                    continue
+                slot = slots.setdefault(child, [None] * len(child._input_metadata))
+                slot[i] = g if slot[i] is None else slot[i] + g
+    return result
     ### END SOLUTION

@@ -88,6 +88,16 @@ class ReluInplace(torch.autograd.Function):
     autograd with `ctx.mark_dirty`, saves what backward needs and returns x itself. backward
     returns the gradient for x: grad_output where the output is > 0, else 0.
     Use it as `y = ReluInplace.apply(x)`; y is x.
+
+    The exact `_version` rule the check applies: across `ReluInplace.apply(x)`, x._version must go
+    up by exactly as much as it does for a reference Function that does what this docstring asks
+    (one in-place op on x in forward, then mark_dirty), measured on the same torch in the same run.
+    In torch 2.13 that is +2: +1 for the in-place op, +1 when autograd takes in the dirty x after
+    forward returns. So use exactly one in-place op on x (one in-place call, such as a `*_` method
+    or a masked assignment, counts 1) plus `mark_dirty`: two in-place ops give +3 ("modifies x more
+    than once"); forgetting `mark_dirty` gives +1, and the returned tensor is not x.
+    The check also requires `y is x`, compares values exactly and gradients within 1e-6, on float32
+    and float64 non-leaf inputs (one non-contiguous), with no element exactly 0.
     """
 
     @staticmethod

@@ -135,10 +135,25 @@ def gather(input: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
 def histc(input: torch.Tensor, bins: int = 100, min: float = 0, max: float = 0) -> torch.Tensor:
     """Exercise 1.9 — torch.histc without histc/histogram.
 
-    `bins` equal-width bins between min and max. If min == max (the default 0, 0) the data's own
-    min and max are used, widened by 1 each way if they are equal too. Elements outside [min, max]
-    are ignored. A value exactly at max goes into the last bin (the top edge is closed). The result
-    has input's dtype and device.
+    Return a 1-D tensor of `bins` counts, with input's dtype and device, equal to
+    `torch.histc(input, bins, min, max)` element for element (the check compares exactly, atol 0),
+    and leave `input` unchanged.
+
+    The range [lo, hi]:
+      * lo, hi = min, max;
+      * if lo == hi (the default 0, 0) and input is not empty: lo, hi = input.min(), input.max();
+      * if still lo == hi (all elements equal, or input empty): lo, hi = lo - 1, hi + 1.
+
+    The bin of an element v, counted only if lo <= v <= hi (elements outside are ignored):
+        b = int((v - lo) * bins / (hi - lo))      # truncated; computed in input's dtype, in this order
+        b = bins - 1 if b == bins                 # v == hi goes into the last bin: its top edge is closed
+    Roughly, bin k holds lo + k·w <= v < lo + (k+1)·w with w = (hi - lo) / bins, and the last bin also
+    v == hi; where rounding makes that and the formula disagree, the formula is what torch computes.
+    An empty input gives `bins` zeros.
+
+    What the check calls: float32 and float64 inputs, 1-D, with min < max given or the default
+    (0, 0); values exactly on the bin edges, on max, and outside the range; all elements equal; an
+    empty input.
     """
     ### BEGIN SOLUTION
     lo, hi = float(min), float(max)

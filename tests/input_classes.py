@@ -40,8 +40,13 @@ def classes_of(case) -> set[str]:
             found.add("empty")
         if not t.is_contiguous():
             found.add("non-contiguous")
-    if params.get("build") in ("shared", "square_self", "diamond", "residual"):
+    if params.get("build") in ("shared", "square_self", "diamond", "residual", "counted", "residual_tanh",
+                               "split_parts", "unbind_rows"):
         found.add("fan-in")
+    if params.get("build") in ("split_parts", "unbind_rows"):
+        found.add("multi-output")
+    if params.get("spare"):
+        found.add("unreached")
     return found
 
 

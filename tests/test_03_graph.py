@@ -66,7 +66,8 @@ def test_drawing_shows_saved_tensors_and_renders_png(tmp_path):
     w = torch.tensor(2., requires_grad=True)
     z = (w ** 2 * torch.sigmoid(w)).sum()
     saved = [n for n in graph_data(z, show_saved=True)["nodes"] if n["kind"] == "saved"]
-    assert {n["label"].split("\n")[0] for n in saved} >= {"result", "self", "other"}
+    assert {n["attr"] for n in saved} >= {"result", "self", "other"}
+    assert all(n["label"].startswith(f"{n['attr']} of {n['of']}\n") for n in saved)
     for name, (t, params) in _expressions().items():
         ax = draw_graph(t, params=params, show_saved=True, title=name)
         path = tmp_path / f"{name}.png"

@@ -24,6 +24,7 @@ FLOOR = {
     **{e: {"1-D", "2-D", "fan-in", "float32", "float64", "leaf", "nonleaf"} for e in ("3.1", "3.2", "3.3", "3.5")},
     "3.4": {"1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "3.6": {"1-D", "2-D", "fan-in", "float32", "leaf", "plain"},
+    "3.7": {"1-D", "2-D", "fan-in", "float32", "float64", "leaf", "multi-output", "plain", "unreached"},
     "4.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "4.2": {"2-D", "batched", "float32", "float64", "leaf", "nonleaf", "plain"},
     "4.3": {"2-D", "batched", "float32", "float64", "leaf", "nonleaf"},

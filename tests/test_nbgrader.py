@@ -198,3 +198,17 @@ def test_allclose_patch_fools_plain_nbgrader_but_not_ours(tmp_path):
         with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
             results[pipeline] = gb.find_submission("01_tensors", "mallory").score
     assert results == {"plain": 2.0, "course": 0.0}
+
+
+def test_course_grade_records_without_a_prior_generate_assignment(tmp_path):
+    """The README's sequence from a fresh clone: release, collect, `course grade` — the gradebook is
+    filled even though nobody ran `nbgrader generate_assignment` in this course folder."""
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "lessons" / LESSON, course / "lessons" / LESSON)
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    submit(course, "solution", ROOT / "lessons" / LESSON / f"{LESSON}.ipynb")
+    out = run(sys.executable, "-m", "autograder", "grade", LESSON, cwd=course)
+    assert "recorded 1 of 1 submissions" in out.stdout, out.stdout
+    assert gradebook_scores(course) == {"solution": pytest.approx(MAX)}
+    assert (course / "grades" / "scores.png").is_file() and (course / "grades" / "exercises.png").is_file()
+    assert "pass rate" in out.stdout and "mean" in out.stdout

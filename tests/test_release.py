@@ -42,7 +42,8 @@ def test_package_has_stubs_and_no_solution_text(edition):
     lines, given = solution_lines()
     leaked = [line for line in lines if everything.count(line) > given.count(line)]
     assert not leaked, leaked
-    assert 'raise NotImplementedError("Exercise 1.4 — see lessons/01_tensors")' in text["tensors.py"]
+    assert 'raise NotImplementedError("Exercise 1.4 — see 01_tensors/")' in text["tensors.py"]
+    assert (edition / "01_tensors").is_dir() and "see lessons/" not in everything   # a folder the edition has
 
 
 def test_no_hidden_checks_anywhere(edition):
@@ -78,7 +79,8 @@ def test_public_checks_still_run_in_the_student_edition(edition):
     result = json.loads(out.stdout)
     assert result["score"] == 0 and result["max"] > 0
     assert not any(e["hidden"] for e in result["exercises"].values())
-    assert "not implemented" in result["exercises"]["1.4"]["message"]
+    assert "not started" in result["exercises"]["1.4"]["message"]
+    assert result["exercises"]["1.4"]["devices"]["cpu"] == "not_started"
 
 
 def test_strip_solutions_rejects_unbalanced_markers():
@@ -111,3 +113,33 @@ def test_released_notebook_runs_up_to_its_first_exercise(edition, lesson):
                     break
                 ran += 1
     assert ran > 0
+
+
+def test_answer_cells_name_their_variable(edition):
+    import nbformat
+    for lesson in release.lesson_ids():
+        nb = nbformat.read(edition / lesson / f"{lesson}.ipynb", as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if cell.cell_type == "code" and grade_id.startswith("answer_"):
+                assert f"{grade_id} = ..." in cell.source and "NotImplementedError" not in cell.source, (lesson, cell.source)
+
+
+def test_hidden_points_table_matches_the_instructors_checks(edition):
+    from autograder import checks
+    table = json.loads((edition / "autograder" / "checks" / "hidden_points.json").read_text())
+    for lesson, points in table.items():
+        assert points == checks.hidden_points(lesson), lesson
+    assert table["01_tensors"]["1.4"] == 1.0
+
+
+def test_a_release_never_overwrites_a_workspace_without_force(edition):
+    answer = edition / "course_pkg" / "tensors.py"
+    before = answer.read_text()
+    with pytest.raises(release.ReleaseError, match="--force"):
+        release.release(edition, notebooks=False, log=lambda m: None)
+    out = subprocess.run([sys.executable, "-m", "autograder", "release", "--out", str(edition), "--no-notebooks"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 2 and "--force" in out.stderr
+    assert answer.read_text() == before
+    assert (edition / "nbgrader_config.py").is_file()       # no "No nbgrader_config.py file found" in the lab log

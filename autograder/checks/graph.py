@@ -1,7 +1,19 @@
 """Checks for lesson 03 (course_pkg/graph.py). References: torch's builtin operations and their
 gradients (computed here), and a reference walk of the grad_fn graph built here from the same inputs
 with the same builders (autograder/sandboxed/fixtures.py). No verdict is made in the sandbox (no
-gradcheck there): every Function is also run on float64 inputs and its gradients compared here."""
+gradcheck there): every Function is also run on float64 inputs and its gradients compared here.
+
+3.7 (backward by hand) is judged from what probes_graph.backward_run recorded: whether torch's engine
+ran (node pre-hooks), .grad left alone, the returned gradients against torch.autograd.grad on the same
+graph built here, and, for the custom-Function nodes of fixtures.py, how often, in what order and with
+what gradient the student's walk called them.
+
+Long because lesson 03 judges two graph walks (3.6's order, 3.7's backward pass) from recorded data,
+each with the diagnoses that name its known mistakes."""
+import inspect
+import itertools
+import re
+
 import networkx as nx
 import torch
 import torch.nn.functional as F
@@ -10,8 +22,8 @@ from autograder import compare
 from autograder.inputs import away_from_zero, grad_output_like, randn, with_zeros
 from autograder.observation import observe, reference
 from autograder.results import Failure
-from autograder.sandboxed.fixtures import AROUND, BUILDERS
-from autograder.spec import CheckList, answer
+from autograder.sandboxed.fixtures import AROUND, BUILDERS, walk_nodes
+from autograder.spec import Case, CheckList, answer
 
 CHECKS = CheckList()
 LESSON = "03_graph"
@@ -242,6 +254,226 @@ def graph_nodes_hidden(gen, device):
     yield _walk_case("diamond", [randn(gen, 3, device=device), randn(gen, 3, device=device)], [True, True])
     yield _walk_case("mlp", [randn(gen, 2, 3, device=device), randn(gen, 3, 3, device=device),
                              randn(gen, 3, 1, device=device)], [True, True, False])
+
+
+# ---- 3.7 backward_by_hand --------------------------------------------------------------------------
+
+GRAPHS = {      # what each builder of fixtures.py computes, as feedback shows it
+    "square_self": "(a * a).sum()",
+    "shared": "(c + c.exp() + a).mean(), c = a * b",
+    "counted": "(Cube(c) * Sine(c)).sum(), c = Softsign(a * b), three custom autograd.Functions",
+    "residual_tanh": "tanh(x @ w) + x, not a scalar",
+    "split_parts": "(b * a * w).sum() + a.exp().sum(), a, b, _ = x.split(2)",
+    "unbind_rows": "r[-1] * v + r[0] * r[-1].sin(), r = m.unbind(0), not a scalar",
+    "mlp": "mse_loss(relu(x @ w1) @ w2, zeros)",
+    "diamond": "(f + a.detach()).sum() + b.sum(), f = 2c · sin(c), c = a + b",
+    "chain": "exp(sin(a) * 2).sum()",
+}
+SUMMED = ("where a tensor is used more than once, the gradients from its uses are SUMMED; yours is the gradient "
+          "from one use only (an `=` where `+=` belongs)")
+EARLY = ("yours is only the gradient that arrives first, from a use that comes before the others in the graph: "
+         "the later ones were dropped, or arrived after you used the slot. Add every gradient into the slot, and use "
+         "it only when all have arrived (in a topological order)")
+ONCE = ("you called a node once per path that reaches it: collect every gradient that reaches a node first, then "
+        "call it once, with their sum")
+TOPOLOGICAL = ("a node may run only when every gradient for it has arrived: visit the nodes in a topological order "
+               "(as in 3.6: every node before the nodes in its next_functions), not in the order a depth-first "
+               "search first meets them")
+ENGINE = ("torch.autograd.grad, Tensor.backward and torch.autograd.backward run the engine: this exercise is to do its "
+          "work yourself, calling each node")
+NOT_CALLABLE = "the node of a custom autograd.Function is not callable: call node.apply(*grads)"
+OUTPUT_INDEX = ("a node takes one gradient per OUTPUT of its forward operation (len(node._input_metadata) of them; "
+                "a node of x.split(2) has several): next_functions[k] = (child, i) sends gradient k into the child's "
+                "slot i, its output index, and None fills a slot no gradient reached")
+
+
+_walk = walk_nodes        # the probe's walk, from the shared fixtures: indices correspond
+
+
+def _torch_backward(builder, inputs, kinds, spare, pick):
+    """torch's answer on the same graph, built here: the gradients (the engine, seeded with ones), and for the
+    hints what the engine saw: the gradients each edge carried into each input's AccumulateGrad, and for each
+    custom-Function node (in walk order) what it was called with, what each edge into it carried, its parents.
+    An edge's gradient comes as (gradient, whether its node can be the last parent in a topological order)."""
+    leaves = [t.detach().clone().requires_grad_(k != "plain") for t, k in zip(inputs, kinds)]
+    every = leaves + [t.detach().clone().requires_grad_(True) for t in spare]
+    out = BUILDERS[builder](*leaves)
+    nodes = _walk(out.grad_fn)
+    carried, received, parents = {}, {}, {}
+
+    def carry(node):
+        def hook(grad_inputs, grad_outputs):
+            for (child, i), g in zip(node.next_functions, grad_inputs):
+                if child is not None and g is not None:
+                    carried.setdefault((child, i), []).append((node, g.detach().clone()))
+        return hook
+
+    custom = [n for n in nodes if isinstance(n, torch.autograd.function.BackwardCFunction)]
+    for node in nodes:
+        for child, _ in node.next_functions:
+            if child is not None:
+                parents.setdefault(child, []).append(node)
+        if node.next_functions:
+            node.register_hook(carry(node))
+        if node in custom:
+            node.register_prehook(lambda grads, node=node: received.__setitem__(
+                node, None if grads[0] is None else grads[0].detach().clone()))
+    wanted = [every[i] for i in pick]
+    grads = torch.autograd.grad(out, wanted, torch.ones_like(out), allow_unused=True)
+    below = {n: set(_walk(n)) - {n} for n in nodes}
+
+    def pieces(child, i):
+        edges = carried.get((child, i), [])
+        return [(g, not any(q in below[p] for q, _ in edges)) for p, g in edges]
+
+    accumulate = {id(n.variable): n for n in nodes if type(n).__name__ == "AccumulateGrad"}
+    into = [pieces(accumulate.get(id(t)), 0) for t in wanted]
+    info = [{"name": type(n).__name__, "received": received.get(n), "carried": pieces(n, 0),
+             "parents": [custom.index(p) if p in custom else None for p in parents.get(n, [])]} for n in custom]
+    return list(grads), into, info
+
+
+def _close(expected, got) -> bool:
+    rtol, atol = compare.torch_tolerance(expected.dtype)
+    return compare.tensor_problem(expected, got, rtol=rtol, atol=atol) is None
+
+
+def _one_use_only(got, pieces) -> str:
+    """The hint when got is one of ≥ 2 gradients that should have been summed: SUMMED if it is one that can
+    arrive last (an overwrite), EARLY if it comes from a parent above another parent (it arrives first)."""
+    if len(pieces) < 2 or _close(sum(g for g, _ in pieces), got):
+        return ""
+    matched = [last for g, last in pieces if _close(g, got)]
+    return SUMMED if any(matched) else EARLY if matched else ""
+
+
+def _backward_case(builder, inputs, kinds, pick, spare=()):
+    names = list(inspect.signature(BUILDERS[builder]).parameters) + [f"spare{i}" for i in range(len(spare))]
+    every = list(inputs) + list(spare)
+    labels = [f"inputs[{j}] ({names[i]})" for j, i in enumerate(pick)]
+    expect, into, custom = _torch_backward(builder, inputs, kinds, spare, pick)
+
+    def custom_problem(seen):
+        if not isinstance(seen, list) or len(seen) != len(custom) or any(
+                not isinstance(s, dict) or s.get("name") != c["name"] for s, c in zip(seen, custom)):
+            raise compare.Unreadable("the record of the custom nodes came back malformed")
+        calls = [s.get("calls") for s in seen]
+        if not all(isinstance(c, list) and all(type(k) is int for k in c) for c in calls):
+            raise compare.Unreadable("the record of the custom nodes came back malformed")
+        for s, c in zip(calls, custom):
+            if len(s) > 1:
+                return Failure(f"the node {c['name']} was called {len(s)} times; each node is called once", ONCE)
+        for s, c in zip(calls, custom):
+            for p in c["parents"]:
+                if p is not None and s and calls[p] and s[0] < calls[p][0]:
+                    return Failure(f"the node {c['name']} was called before {custom[p]['name']}, which passes it a "
+                                   "gradient", TOPOLOGICAL)
+        return None
+
+    def summed_hint(seen, j, got):
+        at_input = _one_use_only(got, into[j])
+        if at_input:
+            return at_input
+        calls = [s["calls"] for s in seen]
+        for s, c, n in zip(seen, custom, calls):
+            parents = c["parents"]
+            if (n and c["received"] is not None and parents and None not in parents
+                    and all(calls[p] and calls[p][0] < n[0] for p in parents)):
+                received = compare.unrecord(s.get("received"))
+                if isinstance(received, torch.Tensor) and _one_use_only(received, c["carried"]) == SUMMED:
+                    return SUMMED     # called after all its parents (ticks): an overwrite, not an early call
+        return ""
+
+    def judge(o):
+        if o.get("call_error") is not None:
+            text = o["call_error"]
+            hint = (NOT_CALLABLE if re.search(r"'\w+Backward' object is not callable", text) else
+                    OUTPUT_INDEX if re.search(r"expected \d+ arguments?, got \d+ instead", text) else "")
+            return Failure(f"backward_by_hand raised {text[:600]}", hint)
+        if o["fixtures_changed"]:
+            return Failure("the submission changed the grader's custom Functions (fixtures.py): this case fails, "
+                           "whatever was observed")
+        if o["engine"]:
+            return Failure(f"torch's autograd engine ran during your call (it ran {', '.join(map(str, o['engine'][:5]))})",
+                           ENGINE)
+        watched = [names[i] for i, t in enumerate(every) if i >= len(inputs) or kinds[i] != "plain"]
+        for name, g in zip(watched, o["grads_after_call"]):
+            if g is not None:
+                return Failure(f"the .grad of {name} was written during your call; it must stay None",
+                               "calling an AccumulateGrad node adds the gradient into its leaf's .grad: do not call "
+                               "it, read its leaf from node.variable")
+        got = compare.unrecord(o["returned"])
+        if not isinstance(got, (list, tuple)) or len(got) != len(pick):
+            return Failure(f"expected a list of {len(pick)} gradients (one per tensor of inputs), got {compare.show(got)}")
+        if any(g is not None and not isinstance(g, torch.Tensor) for g in got):
+            return Failure(f"each gradient must be a tensor or None, got {compare.show(got)}")
+        problem = custom_problem(o["custom"])
+        if problem:
+            return problem
+        matches = [all((e is None) == (g is None) and (e is None or _close(e, g)) for e, g in zip(expect, order))
+                   for order in itertools.permutations(got)]
+        if not matches[0] and any(matches[1:]):
+            return Failure("your list holds the right gradients in another order than inputs",
+                           "item j of the list is the gradient of inputs[j]")
+        for label, e, g in zip(labels, expect, got):
+            if e is None and g is not None:
+                return Failure(f"{label}: the graph does not reach it, so its gradient is None (as "
+                               f"torch.autograd.grad(..., allow_unused=True) says); you returned {compare.show(g)}")
+            if e is not None and g is None:
+                return Failure(f"{label}: you returned None, but the output depends on it")
+        for j, (label, e, g) in enumerate(zip(labels, expect, got)):
+            if e is not None and not _close(e, g):
+                rtol, atol = compare.torch_tolerance(e.dtype)
+                problem = compare.tensor_problem(e, g, rtol=rtol, atol=atol)
+                return problem.with_hint(summed_hint(o["custom"], j, g)).within(f"wrong gradient for {label}: ")
+        records = o["returned"].get("__seq__", []) if isinstance(o["returned"], dict) else []
+        if any(isinstance(r, dict) and r.get("requires_grad") for r in records):
+            return Failure("the gradients you returned require grad: calling the nodes recorded a new graph",
+                           "call the nodes under torch.no_grad(), as the engine does")
+        return None
+
+    shapes = ", ".join(f"{n}: {tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+                       + ("" if i >= len(inputs) or kinds[i] != "plain" else ", no grad")
+                       for i, (n, t) in enumerate(zip(names, every)))
+    unreached = " (spare: a leaf the graph does not reach)" if spare else ""
+    shown = (f"backward_by_hand(output, inputs): output = {GRAPHS[builder]} ({shapes}){unreached}, "
+             f"inputs = [{', '.join(names[i] for i in pick)}]")
+    return Case("probes_graph.backward_run", {"target": "graph.backward_by_hand", "build": builder,
+                                              "inputs": list(inputs), "kinds": list(kinds), "spare": list(spare),
+                                              "pick": list(pick)}, judge, shown=shown)
+
+
+@CHECKS.add("3.7", points=3, target="graph.backward_by_hand")
+def backward_by_hand(gen, device):
+    yield _backward_case("counted", [randn(gen, 4, device=device), randn(gen, 4, device=device)],
+                         ["leaf", "leaf"], [0, 1])
+    yield _backward_case("square_self", [randn(gen, 5, device=device)], ["leaf"], [0])
+    yield _backward_case("shared", [randn(gen, 4, device=device, dtype=torch.float64),
+                                    randn(gen, 4, device=device, dtype=torch.float64)], ["leaf", "leaf"], [1, 0])
+    yield _backward_case("residual_tanh", [randn(gen, 3, 4, device=device), randn(gen, 4, 4, device=device)],
+                         ["leaf", "leaf"], [1, 0])
+    yield _backward_case("split_parts", [randn(gen, 6, device=device, dtype=torch.float64),
+                                         randn(gen, 2, device=device, dtype=torch.float64)], ["leaf", "leaf"],
+                         [2, 0, 1], spare=[randn(gen, 3, device=device, dtype=torch.float64)])
+    yield _backward_case("mlp", [randn(gen, 5, 3, device=device), randn(gen, 3, 4, device=device),
+                                 randn(gen, 4, 2, device=device)], ["plain", "leaf", "leaf"], [2, 1])
+
+
+@CHECKS.hidden("3.7", points=1)
+def backward_by_hand_hidden(gen, device):
+    yield _backward_case("counted", [randn(gen, 2, 3, device=device, dtype=torch.float64),
+                                     randn(gen, 2, 3, device=device, dtype=torch.float64)], ["leaf", "leaf"], [1, 0])
+    yield _backward_case("diamond", [randn(gen, 3, device=device, dtype=torch.float64),
+                                     randn(gen, 3, device=device, dtype=torch.float64)], ["leaf", "leaf"], [0, 2, 1],
+                         spare=[randn(gen, 2, device=device, dtype=torch.float64)])
+    yield _backward_case("unbind_rows", [randn(gen, 3, 4, device=device), randn(gen, 4, device=device)],
+                         ["leaf", "leaf"], [1, 0])
+    yield _backward_case("mlp", [randn(gen, 2, 3, device=device, dtype=torch.float64),
+                                 randn(gen, 3, 3, device=device, dtype=torch.float64),
+                                 randn(gen, 3, 1, device=device, dtype=torch.float64)], ["leaf", "leaf", "plain"],
+                         [0, 1])
+    yield _backward_case("chain", [randn(gen, 3, device=device)], ["leaf"], [1, 0],
+                         spare=[randn(gen, 3, device=device)])
 
 
 # ---- in-notebook answer (graded hidden) ------------------------------------------------------------

@@ -4,7 +4,12 @@ Plain torch code and nothing else, loaded on purpose by both sides: the sandbox 
 tools to these functions (`probes.observe(..., fixture=name)`), and the trusted checks compute torch's
 reference with the very same functions. No reference *answer* lives here: every expected value is
 computed by the trusted side, never in the sandbox.
+
+Long because it is the one copy of everything both sides build (lessons 02–03's functions and graphs,
+lessons 06–10's models, loaders and loops): split up, the sandbox would have more files to keep in step.
 """
+import itertools
+
 import torch
 
 
@@ -113,7 +118,88 @@ def diamond(a, b):
     return (f + a.detach()).sum() + b.sum()
 
 
-BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond)}
+# Custom Functions whose nodes note each call of their backward on the node itself (ctx is the node):
+# `ctx.calls`, a global call number per call, and `ctx.received`, the gradients it was called with.
+# Lesson 03's backward by hand reads them: how often, in what order, and with what each was called.
+_CALL_NUMBERS = itertools.count()
+
+
+def _note_call(ctx, grad):
+    ctx.calls = getattr(ctx, "calls", ()) + (next(_CALL_NUMBERS),)
+    ctx.received = getattr(ctx, "received", ()) + (None if grad is None else grad.detach().clone(),)
+
+
+class Softsign(torch.autograd.Function):
+    """y = x / (1 + |x|); dy/dx = 1 / (1 + |x|)²."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x / (1 + x.abs())
+
+    @staticmethod
+    def backward(ctx, grad):
+        _note_call(ctx, grad)
+        (x,) = ctx.saved_tensors
+        return grad / (1 + x.abs()) ** 2
+
+
+class Cube(torch.autograd.Function):
+    """y = x³; dy/dx = 3x²."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        _note_call(ctx, grad)
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x ** 2
+
+
+class Sine(torch.autograd.Function):
+    """y = sin(x); dy/dx = cos(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        _note_call(ctx, grad)
+        (x,) = ctx.saved_tensors
+        return grad * torch.cos(x)
+
+
+def counted(a, b):
+    """Three custom-Function nodes: c's node gets its gradient from two uses, each a custom node."""
+    c = Softsign.apply(a * b)
+    return (Cube.apply(c) * Sine.apply(c)).sum()
+
+
+def residual_tanh(x, w):
+    """A residual block: x is used twice (in the matmul and added back); the output is not a scalar."""
+    return torch.tanh(x @ w) + x
+
+
+def split_parts(x, w):
+    """One SplitBackward0 node with three outputs: the first used twice, the second once, the third never
+    (b * a: the product's first input is the split's output 1)."""
+    a, b, _ = x.split(2)
+    return (b * a * w).sum() + a.exp().sum()
+
+
+def unbind_rows(m, v):
+    """One UnbindBackward0 node, one output per row: the last row used twice, middle rows never; not a scalar."""
+    rows = m.unbind(0)
+    return rows[-1] * v + rows[0] * rows[-1].sin()
+
+
+BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond, counted, residual_tanh, split_parts,
+                                    unbind_rows)}
 
 # ---- around: what is built on the student's result before backward (fan-in) -------------------------
 
@@ -286,3 +372,17 @@ def run_epochs(model, optimizer, update_ema, train_loader, epochs, lr_gamma=1.0)
         for group in optimizer.param_groups:
             group["lr"] *= lr_gamma
     return losses
+
+
+def walk_nodes(root):
+    """Every node reachable from root through next_functions, each once, in one fixed depth-first
+    pre-order: lesson 03's probe and judge both walk a graph this way, so their indices correspond."""
+    order, seen, stack = [], set(), [root]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        order.append(node)
+        stack.extend(child for child, _ in reversed(node.next_functions))
+    return order

@@ -28,8 +28,22 @@ def unwritten(e):
 
 
 def error_text(e):
-    """An exception as one short line, for probes that record an expected failure as data."""
-    return f"{type(e).__name__}: {e}"[:MAX_ERROR]
+    """An exception as one short line, for probes that record an expected failure as data, with the
+    place in the student's files it came from (never a grader frame)."""
+    where = raised_at(e)
+    return (f"{type(e).__name__}: {e}" + (f" (raised at {where})" if where else ""))[:MAX_ERROR]
+
+
+def raised_at(e):
+    """The last frame of an exception's traceback in the submitted files: "course_pkg/x.py, line 3, in f"."""
+    marker = os.sep + "submission" + os.sep
+    tb, found = e.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if marker in name:
+            found = f"{name.split(marker, 1)[1]}, line {tb.tb_lineno}, in {tb.tb_frame.f_code.co_name}"
+        tb = tb.tb_next
+    return found
 
 
 def reap():
@@ -275,6 +289,13 @@ def _run_notebook(path, until=None, cell_timeout_s=30):
     return shell.user_ns, errors
 
 
+def _answer_cell(path, name):
+    """The index of the cell whose nbgrader grade_id is `name` (None when there is none)."""
+    cells = _NOTEBOOK[path]["cells"]
+    ids = [((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") for cell in cells]
+    return ids.index(name) if name in ids else None
+
+
 def _start_notebook(path):
     import json
     import sys
@@ -310,5 +331,7 @@ def notebook_answer(ctx, notebook, name):
         raise FileNotFoundError(f"the submission has no {notebook}")
     namespace, errors = _run_notebook(path, until=name)
     if name not in namespace:
-        raise NameError(f"the notebook never set `{name}`" + (f" (errors: {'; '.join(errors[:3])})" if errors else ""))
+        own = [e for e in errors if e.startswith(f"cell {_answer_cell(path, name)}:")]
+        raise NameError(f"the notebook never set `{name}`: its answer cell must assign it (`{name} = ...`)"
+                        + (f"; that cell raised {own[0].split(': ', 1)[1]}" if own else ""))
     return {"value": record_(namespace[name])}

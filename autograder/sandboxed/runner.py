@@ -81,14 +81,26 @@ def run_case(ctx, case, _seed=torch.manual_seed):
     except NotImplementedError as e:
         if probes.unwritten(e):
             return {"status": "not_implemented", "error": str(e)[:probes.MAX_TEXT]}
-        tb = traceback.format_exception(type(e), e, e.__traceback__)   # torch's own "not implemented for 'Long'"
-        return {"status": "raised", "error": "".join(tb[-6:])[-probes.MAX_TEXT:]}
+        return {"status": "raised", "error": student_traceback(e)}   # torch's own "not implemented for 'Long'"
     except BaseException as e:   # SystemExit and KeyboardInterrupt from student code included
-        tb = traceback.format_exception(type(e), e, e.__traceback__)
-        return {"status": "raised", "error": "".join(tb[-6:])[-probes.MAX_TEXT:]}
+        return {"status": "raised", "error": student_traceback(e)}
     finally:
         if os.getpid() != probes.PID:
             os._exit(0)   # a process the student code forked has come back here: it has nothing to say
+
+
+GRADER_FILES = os.path.dirname(os.path.abspath(__file__))
+
+
+def student_traceback(e):
+    """The traceback a student can act on: their frames and torch's, never the grader's own (this
+    folder's probes and runner, the op tracer's __torch_function__)."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if os.path.dirname(os.path.abspath(f.filename)) != GRADER_FILES and f.name != "__torch_function__"]
+    shown = "".join(traceback.format_list(frames[-5:]))
+    text = ("Traceback (most recent call last):\n" + shown if shown else "") + \
+        "".join(traceback.format_exception_only(type(e), e))
+    return text[-probes.MAX_TEXT:]
 
 
 def encode(result, _save=torch.save, _bytes_io=io.BytesIO):

@@ -8,6 +8,7 @@ call time (patch, act, restore), reaching the runner's frames and globals, swapp
 containers, lying containers and tensor subclasses, forged frames on the channel, delegating to
 reference code inside the sandbox, forbidden APIs through aliases and helpers, and threads.
 """
+from tests.banks import graph as GRAPH_BANK
 
 # Wrong implementations the attacks dress up.
 WRONG_SIGMOID = '''
@@ -244,6 +245,18 @@ def graph_nodes(t):
         if walk is not None:
             return walk(t)
     return [], []                                            # found nothing: wrong for any real graph
+'''),
+    ("reference code", "backward_by_hand walks every path and rewrites the counting Functions to hide it",
+     "03_graph", "graph", "3.7", GRAPH_BANK.BY_HAND_PER_PATH + '''
+import fixtures as _fx
+for _cls in (_fx.Softsign, _fx.Cube, _fx.Sine):
+    def _once(ctx, grad, _orig=_cls.backward):
+        first = getattr(ctx, "calls", ())
+        out = _orig(ctx, grad)
+        if first:
+            ctx.calls = first                                # report one call, however many ran
+        return out
+    _cls.backward = staticmethod(_once)
 '''),
     ("reference code", "numerical_grad delegates to autograd instead of differencing", "02_autograd",
      "autograd", "2.2", '''

@@ -51,6 +51,124 @@ EXP_SAVES_INPUT = _fn("Exp", ["ctx.save_for_backward(x)", "return torch.exp(x)"]
 SQUARE_INPLACE_GRAD = _fn("Square", ["ctx.save_for_backward(x)", "return x * x"],
                           ["(x,) = ctx.saved_tensors", "g.mul_(2 * x)", "return g"])
 
+# backward_by_hand (3.7): the solution's walk, with one piece changed per wrong answer.
+_TOPO = """
+    order, seen = [], set()
+
+    def visit(node):
+        seen.add(node)
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                visit(child)
+        order.append(node)
+
+    visit(output.grad_fn)
+    order.reverse()
+"""
+_CALL = """
+def _call(node, grads):
+    call = node.apply if isinstance(node, torch.autograd.function.BackwardCFunction) else node
+    returned = call(*grads)
+    return returned if isinstance(returned, tuple) else (returned,)
+"""
+
+
+def _by_hand(*, add="slot[i] = g if slot[i] is None else slot[i] + g", leaf="result[k] = grads[0]",
+             route="i", result="result", call_leaf=""):
+    return (_CALL + "\n\ndef backward_by_hand(output, inputs):\n    result = [None] * len(inputs)\n" + _TOPO
+            + "    slots = {output.grad_fn: [None] * len(output.grad_fn._input_metadata)}\n"
+            + "    slots[output.grad_fn][output.output_nr] = torch.ones_like(output)\n"
+            + "    with torch.no_grad():\n        for node in order:\n            grads = slots.pop(node, None)\n"
+            + "            if grads is None:\n                continue\n"
+            + "            if type(node).__name__ == 'AccumulateGrad':\n" + call_leaf
+            + "                for k, t in enumerate(inputs):\n                    if t is node.variable:\n"
+            + f"                        {leaf}\n                continue\n"
+            + "            for k, ((child, i), g) in enumerate(zip(node.next_functions, _call(node, grads))):\n"
+            + "                if child is None or g is None:\n                    continue\n"
+            + "                slot = slots.setdefault(child, [None] * len(child._input_metadata))\n"
+            + (f"                i = {route}\n" if route != "i" else "") + f"                {add}\n"
+            + f"    return {result}\n")
+
+
+BY_HAND_OVERWRITES = _by_hand(add="slot[i] = g")
+BY_HAND_SLOT_0 = _by_hand(route="0")
+BY_HAND_ACCUMULATE = _by_hand(call_leaf="                node(*grads)\n", leaf="pass",
+                              result="[t.grad for t in inputs]")
+BY_HAND_ARRIVAL = _by_hand(leaf="found.append(grads[0])", result="found").replace(
+    "    result = [None] * len(inputs)\n", "    found = []\n", 1)
+BY_HAND_ONE_SLOT = _CALL + """
+def backward_by_hand(output, inputs):
+    result = [None] * len(inputs)
+""" + _TOPO + """
+    incoming = {output.grad_fn: torch.ones_like(output)}
+    with torch.no_grad():
+        for node in order:
+            g = incoming.pop(node, None)
+            if g is None:
+                continue
+            if type(node).__name__ == "AccumulateGrad":
+                for k, t in enumerate(inputs):
+                    if t is node.variable:
+                        result[k] = g
+                continue
+            for (child, _), gk in zip(node.next_functions, _call(node, [g])):
+                if child is not None and gk is not None:
+                    incoming[child] = incoming[child] + gk if child in incoming else gk
+    return result
+"""
+BY_HAND_DFS = _CALL + """
+def backward_by_hand(output, inputs):
+    result = [None] * len(inputs)
+    slots = {output.grad_fn: [torch.ones_like(output)]}
+    stack, seen = [output.grad_fn], set()
+    with torch.no_grad():
+        while stack:                      # depth-first, each node called when first popped
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            grads = slots[node]
+            if type(node).__name__ == "AccumulateGrad":
+                for k, t in enumerate(inputs):
+                    if t is node.variable:
+                        result[k] = grads[0]
+                continue
+            for (child, i), g in zip(node.next_functions, _call(node, grads)):
+                if child is None or g is None:
+                    continue
+                slot = slots.setdefault(child, [None] * len(child._input_metadata))
+                slot[i] = g if slot[i] is None else slot[i] + g
+                stack.append(child)
+    return result
+"""
+BY_HAND_PER_PATH = _CALL + """
+def backward_by_hand(output, inputs):
+    result = [None] * len(inputs)
+
+    def push(node, grads):                # recursion along every path: a shared node runs once per path
+        if type(node).__name__ == "AccumulateGrad":
+            for k, t in enumerate(inputs):
+                if t is node.variable:
+                    result[k] = grads[0] if result[k] is None else result[k] + grads[0]
+            return
+        for (child, i), g in zip(node.next_functions, _call(node, grads)):
+            if child is not None and g is not None:
+                slots = [None] * len(child._input_metadata)
+                slots[i] = g
+                push(child, slots)
+
+    with torch.no_grad():
+        push(output.grad_fn, [torch.ones_like(output)])
+    return result
+"""
+BY_HAND_CALLS_CUSTOM_NODE = _by_hand().replace(
+    "call = node.apply if isinstance(node, torch.autograd.function.BackwardCFunction) else node", "call = node")
+BY_HAND_ENGINE = """
+def backward_by_hand(output, inputs):
+    return list(torch.autograd.grad(output, inputs, torch.ones_like(output), allow_unused=True))
+"""
+BY_HAND_RECORDS_GRAPH = _by_hand().replace("    with torch.no_grad():\n        for node", "    if True:\n        for node")
+
 WRONG = [
     ("3.1", "Square writes into grad_output in place", SQUARE_INPLACE_GRAD, "residual"),
     ("3.1", "Square forgets grad_output", SQUARE_NO_CHAIN, "grad_output"),
@@ -60,6 +178,18 @@ WRONG = [
     ("3.5", "ReLU passes the gradient at 0", RELU_GE, "x > 0"),
     ("3.6", "graph_nodes repeats shared nodes", GRAPH_REPEATS, "listed once"),
     ("3.6", "graph_nodes merges nodes by name", GRAPH_BY_NAME, "identity"),
+    ("3.7", "backward_by_hand overwrites instead of summing at fan-in", BY_HAND_OVERWRITES, "SUMMED"),
+    ("3.7", "backward_by_hand calls nodes in depth-first pre-order", BY_HAND_DFS, "topological"),
+    ("3.7", "backward_by_hand calls a shared node once per path", BY_HAND_PER_PATH, "called 2 times"),
+    ("3.7", "backward_by_hand keeps one slot per node (ignores the output index)", BY_HAND_ONE_SLOT, "OUTPUT"),
+    ("3.7", "backward_by_hand sends every gradient into slot 0, whatever the output index", BY_HAND_SLOT_0,
+     "wrong gradient for inputs[1] (x)"),
+    ("3.7", "backward_by_hand calls a custom Function's node like torch's nodes", BY_HAND_CALLS_CUSTOM_NODE,
+     "node.apply"),
+    ("3.7", "backward_by_hand calls AccumulateGrad and reads .grad", BY_HAND_ACCUMULATE, "AccumulateGrad"),
+    ("3.7", "backward_by_hand uses torch.autograd.grad", BY_HAND_ENGINE, "engine"),
+    ("3.7", "backward_by_hand returns the gradients in the order found", BY_HAND_ARRIVAL, "another order"),
+    ("3.7", "backward_by_hand calls the nodes with grad mode on", BY_HAND_RECORDS_GRAPH, "no_grad"),
 ]
 
 # Correct but unusual: each must keep every point of its exercise.
@@ -94,5 +224,42 @@ def graph_nodes(t):
     index = {id(n): i for i, n in enumerate(order)}
     edges = sorted({(index[id(n)], index[id(c)]) for n in order for c, _ in n.next_functions if c is not None})
     return [type(n).__name__ for n in order], edges
+"""),
+    ("3.7", "backward_by_hand as torch's engine does it: dependency counts, a ready queue, nodes keyed by id", """
+@torch.no_grad()
+def backward_by_hand(output, inputs):
+    root = output.grad_fn
+    waiting, stack, nodes = {id(root): 0}, [root], {id(root): root}
+    while stack:                                   # count how many edges lead into each node
+        node = stack.pop()
+        for child, _ in node.next_functions:
+            if child is None:
+                continue
+            if id(child) not in nodes:
+                nodes[id(child)] = child
+                waiting[id(child)] = 0
+                stack.append(child)
+            waiting[id(child)] += 1
+    buffers = {id(root): {output.output_nr: torch.ones_like(output)}}
+    ready, found = [root], {}
+    while ready:
+        node = ready.pop()
+        got = buffers.pop(id(node), {})
+        if not hasattr(node, "next_functions") or type(node).__name__ == "AccumulateGrad":
+            found[id(node.variable)] = got.get(0)
+            continue
+        grads = [got.get(i) for i in range(len(node._input_metadata))]
+        out = (node.apply if hasattr(node, "_forward_cls") else node)(*grads)
+        out = out if isinstance(out, tuple) else (out,)
+        for (child, i), g in zip(node.next_functions, out):
+            if child is None:
+                continue
+            if g is not None:
+                box = buffers.setdefault(id(child), {})
+                box[i] = g if i not in box else box[i] + g
+            waiting[id(child)] -= 1
+            if waiting[id(child)] == 0:
+                ready.append(child)
+    return [found.get(id(t)) for t in inputs]
 """),
 ]
