@@ -7,7 +7,7 @@ exactly as it does for the local thread pool.
 
 - No shared filesystem: each task carries the files grading reads (`course_pkg/` and the lesson's
   notebook), at most MAX_SHIPPED_BYTES; the worker unpacks them into a private temporary folder,
-  grades them with `grade.grade_one` (so a missing folder or an unreadable notebook reads exactly as
+  grades them with `submission.grade_one` (so a missing folder or an unreadable notebook reads exactly as
   locally), deletes the folder and returns the LessonResult.
 - The grading secret travels with each task from the machine that runs `course grade` (the course
   folder's `.grading_secret` or COURSE_GRADING_SECRET there), so every worker draws the same hidden
@@ -74,7 +74,7 @@ def require_dask() -> None:
 # --- shipping a submission ---------------------------------------------------------------------
 
 def shipped_paths(lesson: str) -> list[str]:
-    """What grading reads of a submission folder (engine.copy_submission, grade.notebook_problem and
+    """What grading reads of a submission folder (engine.copy_submission, submission.notebook_problem and
     forbidden.in_source): the package and the notebook wherever the engine looks for it."""
     return ["course_pkg", f"{lesson}.ipynb", f"{lesson}/{lesson}.ipynb", f"lessons/{lesson}/{lesson}.ipynb"]
 
@@ -190,9 +190,9 @@ def _worker_problem(lesson: str, secret: bytes, fingerprint: str) -> str | None:
     if mine != fingerprint:
         return (f"this worker runs a different version of the course (grader files digest {mine}, the "
                 f"grading machine's {fingerprint}): install the same commit on every worker. No grades were written")
-    from autograder import grade
+    from autograder import submission
     try:
-        return grade.canary_problem(grade.grade_canary(lesson, secret))
+        return submission.canary_problem(submission.grade_canary(lesson, secret))
     except GraderFault as e:
         return str(e)
 
@@ -200,13 +200,13 @@ def _worker_problem(lesson: str, secret: bytes, fingerprint: str) -> str | None:
 def grade_packed(lesson: str, entries, secret: bytes, batch: str, fingerprint: str) -> LessonResult:
     """The task: check the worker, unpack the submission privately, grade it as locally, clean up."""
     check_worker(lesson, secret, batch, fingerprint)
-    from autograder import grade
+    from autograder import submission
     with tempfile.TemporaryDirectory(prefix="course-cluster-") as tmp:
         os.chmod(tmp, stat.S_IRWXU)
         folder = Path(tmp) / lesson
         if entries is not None:
             unpack(entries, folder)
-        return grade.grade_one(lesson, folder, secret)
+        return submission.grade_one(lesson, folder, secret)
 
 
 # --- on the machine that runs `course grade` ---------------------------------------------------
@@ -234,7 +234,7 @@ def _connect(address: str):
 def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes):
     """Yield (student, LessonResult) as the cluster finishes them. Raises GraderFault (and cancels
     the rest) on the first grader fault of any worker."""
-    from autograder import grade
+    from autograder import submission
     client, cluster = _connect(address)
     futures = {}                                   # in flight: future -> student
     try:
@@ -254,7 +254,7 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
                 try:
                     entries = pack(folder, lesson)
                 except TooLarge as e:
-                    yield student, grade._failed(lesson, str(e))
+                    yield student, submission._failed(lesson, str(e))
                     continue
                 future = client.submit(grade_packed, lesson, entries, secret, batch, fingerprint,
                                        key=f"course-grade-{lesson}-{batch}-{number}", pure=False)

@@ -13,68 +13,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from autograder import lessons, report
+from autograder import lessons, report, submission
 from autograder import gradebook as nbgrader_gradebook
-from autograder.results import CheckResult, GraderFault, LessonResult
+from autograder.results import GraderFault, LessonResult
 from autograder.secret import grading_secret
-
-CANARY = "(the instructor's solution)"
-
 
 def students_of(submitted: Path, lesson: str) -> dict[str, Path]:
     """student name -> their lesson folder (which may be missing: that is reported, not skipped)."""
     return {d.name: d / lesson for d in sorted(Path(submitted).iterdir())
             if d.is_dir() and not d.name.startswith(".")}
-
-
-def _failed(lesson: str, reason: str) -> LessonResult:
-    from autograder import checks as checks_pkg
-    results = [CheckResult(c.id, c.title, 0.0, float(c.points), c.hidden, c.kind, {}, reason)
-               for c in checks_pkg.load(lesson).CHECKS]
-    return LessonResult(lesson, results, [reason])
-
-
-def notebook_problem(lesson: str, folder: Path) -> str | None:
-    """Why the submitted lesson notebook cannot be graded, if the lesson has one (as nbgrader sees it)."""
-    from autograder import release
-    if not (release.ROOT / "lessons" / lesson / f"{lesson}.ipynb").is_file():
-        return None
-    path = folder / f"{lesson}.ipynb"
-    if not path.is_file():
-        return f"no {lesson}.ipynb was submitted"
-    try:
-        import nbformat
-        nbformat.read(path, as_version=4)
-    except Exception as e:
-        return f"{lesson}.ipynb cannot be read: {type(e).__name__}: {str(e)[:200]}"
-    return None
-
-
-def grade_one(lesson: str, folder: Path, secret: bytes) -> LessonResult:
-    if not folder.is_dir():
-        return _failed(lesson, f"no {lesson}/ folder was submitted")
-    # nbgrader gives a submission whose notebook is missing or unreadable no points; so do we.
-    problem = notebook_problem(lesson, folder)
-    if problem:
-        return _failed(lesson, problem)
-    from autograder import engine        # here, not above: torch is not imported to send a batch to a cluster
-    return engine.grade_submission(lesson, folder, hidden=True, secret=secret)
-
-
-def grade_canary(lesson: str, secret: bytes) -> LessonResult:
-    """The instructor's own solution, graded like any student: every point, or the grader is broken."""
-    from autograder import engine, release
-    return engine.grade_submission(lesson, release.ROOT, hidden=True, secret=secret)
-
-
-def canary_problem(result: LessonResult) -> str | None:
-    lost = [c for c in result.checks if c.points < c.max]
-    if not lost:
-        return None
-    where = "; ".join(f"{c.id} ({', '.join(f'{d}: {s}' for d, s in c.devices.items()) or 'not run'}): "
-                      f"{c.message[:300]}" for c in lost[:5])
-    return (f"the instructor's own solution lost points on {where}. A check or the grading environment is "
-            "broken; no grades were written")
 
 
 def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress: bool = True,
@@ -142,13 +89,13 @@ def _grade_here(lesson, folders, secret, jobs):
     the first grader fault cancels what has not started."""
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        futures = {pool.submit(grade_canary, lesson, secret): CANARY}
-        futures.update({pool.submit(grade_one, lesson, folder, secret): student for student, folder in folders.items()})
+        futures = {pool.submit(submission.grade_canary, lesson, secret): submission.CANARY}
+        futures.update({pool.submit(submission.grade_one, lesson, folder, secret): student for student, folder in folders.items()})
         for future in as_completed(futures):
             who = futures[future]
             result = future.result()          # a GraderFault stops the batch here
-            if who == CANARY:
-                problem = canary_problem(result)
+            if who == submission.CANARY:
+                problem = submission.canary_problem(result)
                 if problem:
                     raise GraderFault(problem)
                 continue

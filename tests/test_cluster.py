@@ -14,7 +14,8 @@ pytest.importorskip("distributed", reason="grading on a cluster needs dask[distr
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from autograder import cli, cluster, grade as batch  # noqa: E402
+from autograder import cli, cluster, submission  # noqa: E402
+from autograder import grade as batch  # noqa: E402
 from autograder.results import CheckResult, GraderFault, LessonResult  # noqa: E402
 from tests import faults  # noqa: E402
 
@@ -128,7 +129,7 @@ def test_the_worker_checks_its_grader_version_and_its_canary(monkeypatch):
         cluster.check_worker(LESSON, b"s", "batch-a", cluster.grader_fingerprint(LESSON))
     lost = LessonResult(LESSON, [CheckResult("0.1", "pick_device", 0.0, 1.0, False, "exercise", {"cpu": "fail"},
                                              "returned a string")])
-    monkeypatch.setattr(batch, "grade_canary", lambda lesson, secret: lost)
+    monkeypatch.setattr(submission, "grade_canary", lambda lesson, secret: lost)
     for _ in range(2):                      # the verdict is kept for the batch: every later task says it too
         with pytest.raises(GraderFault, match="instructor's own solution lost points"):
             cluster.check_worker(LESSON, b"s", "batch-b", cluster.grader_fingerprint(LESSON))
