@@ -120,7 +120,8 @@ def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: floa
     if got.dtype != expected.dtype:
         return Failure(f"the result has dtype {got.dtype}, torch gives {expected.dtype} for this input")
     if got.shape != expected.shape:
-        return Failure(f"the result has shape {tuple(got.shape)}, torch gives {tuple(expected.shape)}")
+        return Failure(f"the result has shape {tuple(got.shape)}, torch gives {tuple(expected.shape)}",
+                       _known_mistake(got, hints, rtol=rtol, atol=atol))
     if expected.numel() == 0:
         return None
     exp64, got64 = _as_float(expected), _as_float(got)
@@ -135,14 +136,22 @@ def tensor_problem(expected: torch.Tensor, got, *, atol: float = 0.0, rtol: floa
     for name, value in (inputs or {}).items():
         if isinstance(value, torch.Tensor) and value.shape == expected.shape:
             msg += f" (where {name} = {_num(_as_float(value)[where].item())})"
-    for alternative, hint in hints:
-        if (isinstance(alternative, torch.Tensor) and alternative.shape == got.shape
-                and bool(torch.isclose(got64, _as_float(alternative), rtol=rtol, atol=atol, equal_nan=True).all())):
-            return Failure(msg, hint)
+    hint = _known_mistake(got, hints, rtol=rtol, atol=atol)
+    if hint:
+        return Failure(msg, hint)
     ratio = _constant_ratio(exp64, got64)
     if ratio is not None:
         msg += f". Your result is exactly {ratio:g}× the reference everywhere"
     return Failure(msg)
+
+
+def _known_mistake(got: torch.Tensor, hints, *, rtol: float, atol: float) -> str:
+    """The message of the first known wrong answer (alternative, message) that `got` equals."""
+    for alternative, hint in hints:
+        if (isinstance(alternative, torch.Tensor) and alternative.shape == got.shape and bool(
+                torch.isclose(_as_float(got), _as_float(alternative), rtol=rtol, atol=atol, equal_nan=True).all())):
+            return hint
+    return ""
 
 
 def _as_float(t: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,22 @@
 """Run one lesson's checks on one submission: probes in the sandbox, judges here.
 
-The trusted process (this one) never imports student code. It copies the submission into a fresh
-work folder, starts the sandboxed runner at once (so its `import torch` overlaps ours), builds the
-seeded inputs, hands them over as a job file, watches the runner's progress under the limits, and
-judges every case (autograder/judging.py) from results loaded with `torch.load(weights_only=True)`.
+The trusted process (this one) never imports student code. It starts the sandboxed runner in a
+fresh work folder at once (so its `import torch` overlaps ours), or takes the one `keep_warm` started
+ahead of need, builds the seeded inputs, hands them over with a copy of the submission as a job,
+watches the runner's progress under the limits, and judges every case (autograder/judging.py) from
+results loaded with `torch.load(weights_only=True)`.
 
 If the runner dies or overstays a case, that case is an error and a fresh runner takes the cases
 still to run, so one crashing or hanging exercise costs only its own points. If the runner never
 says "ready" (it could not start Python and import torch and the probes, before any student code
 ran), the environment is broken: GraderFault, never a student's zero.
+
+Long because a runner's whole life (started now or ahead of need, watched, replaced after a crash,
+discarded) reads best in one place.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import os
@@ -19,12 +24,13 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import judging, lessons, sandbox
+from autograder import lessons, sandbox
 from autograder.protocol import Channel, ProtocolError
 from autograder.results import CaseVerdict, Failure, GraderFault, LessonResult
 
@@ -107,47 +113,93 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     lesson = lessons.resolve(lesson)
     submission = Path(submission)
     limits = limits or sandbox.Limits()
-    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
-        work = Path(tmp)
-        os.chmod(work, 0o700)
-        given = work / "in"                 # what the sandbox sees, read-only
-        (given / "runner").mkdir(parents=True)
-        for path in (Path(__file__).parent / "sandboxed").glob("*.py"):   # the runner, probes and fixtures
-            shutil.copyfile(path, given / "runner" / path.name)
-        warnings = copy_submission(submission, given / "submission", lesson)
-        runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices)
-        runner.start()                      # its torch import overlaps ours below
-
-        import torch  # noqa: F401  (deliberately after the runner started)
-        from autograder import checks as checks_pkg
+    runner = _take_spare(limits, devices) or _fresh_runner(limits, devices)   # its torch import overlaps ours
+    try:
+        warnings = copy_submission(submission, runner.work / "in" / "submission", lesson)
+        import torch  # noqa: F401  (deliberately after the runner started: so is everything that imports it)
+        from autograder import checks as checks_pkg, judging
         devices = devices or available_devices()
         runner.cuda = "cuda" in devices
         try:
             module = checks_pkg.load(lesson)
         except ModuleNotFoundError as e:
-            runner.stop("not needed")
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
         checks = [c for c in module.CHECKS if (hidden or not c.hidden) and (only is None or c.id in only)]
         planned, unbuildable = _plan(lesson, checks, devices, secret)
-        try:
-            verdicts = runner.run(planned)
-        finally:
-            runner.stop("done")
-        iso = sandbox.isolation()
-        if iso.warning:
-            warnings.append(f"reduced isolation: {iso.warning}")
-        results = []
-        for check in checks:
-            by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
-                         + unbuildable.get((check.id, d), []) for d in devices}
-            results.append(judging.aggregate(check, by_device, submission))
+        verdicts = runner.run(planned)
+    finally:
+        runner.discard()
+    iso = sandbox.isolation()
+    if iso.warning:
+        warnings.append(f"reduced isolation: {iso.warning}")
+    results = []
+    for check in checks:
+        by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
+                     + unbuildable.get((check.id, d), []) for d in devices}
+        results.append(judging.aggregate(check, by_device, submission))
     return LessonResult(lesson, results, warnings)
+
+
+def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None) -> _Runner:
+    """A runner in a new private work folder, started now; it waits for its job (and the submission)."""
+    work = Path(tempfile.mkdtemp(prefix="course-check-"))
+    os.chmod(work, 0o700)
+    (work / "in" / "runner").mkdir(parents=True)       # what the sandbox sees, read-only
+    for path in (Path(__file__).parent / "sandboxed").glob("*.py"):   # the runner, probes and fixtures
+        shutil.copyfile(path, work / "in" / "runner" / path.name)
+    runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices)
+    try:
+        runner.start()
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return runner
+
+
+# A notebook's check cell should not wait for a sandbox to start Python and import torch (~2 s of its
+# ~2 s). So after each check the kernel starts the next runner ahead of need: it has run no student
+# code (the submission is copied in with its job) and serves exactly one grade_submission, as every
+# runner does. One spare per process; a forked child does not inherit it.
+_spare: tuple[int, _Runner, sandbox.Limits, list[str] | None] | None = None
+_spare_lock = threading.Lock()
+
+
+def keep_warm(*, limits: sandbox.Limits | None = None, devices: list[str] | None = None) -> None:
+    """Start the runner the next grade_submission (same limits and devices) of this process will use."""
+    global _spare
+    limits = limits or sandbox.Limits()
+    with _spare_lock:
+        if _spare is not None and _spare[0] == os.getpid() and _spare[1].alive():
+            return
+        _spare = (os.getpid(), _fresh_runner(limits, devices), limits, devices)
+
+
+def _take_spare(limits: sandbox.Limits, devices: list[str] | None) -> _Runner | None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is None or spare[0] != os.getpid():
+        return None
+    pid, runner, spare_limits, spare_devices = spare
+    if spare_limits == limits and spare_devices == devices and runner.alive():
+        return runner
+    runner.discard()
+    return None
+
+
+@atexit.register
+def drop_spare() -> None:
+    """Stop the runner keep_warm started, if any (at exit, and for callers that count sandboxes)."""
+    spare = _take_spare(sandbox.Limits(), None)
+    if spare is not None:
+        spare.discard()
 
 
 def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
     """The cases to run, and {(check id, device): [grader error]} for a check whose cases cannot be
     made or that names a probe the sandbox does not have (its bug, found before any student code runs)."""
     import torch
+    from autograder import judging
     from autograder.spec import known_probes
     planned, unbuildable = [], {}
     # Notebook answers run last: the notebook is a whole program, and no exercise case may run after it
@@ -192,15 +244,24 @@ class _Runner:
         except OSError as e:
             raise GraderFault(f"the sandbox could not be started: {e}") from e
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.popen.poll() is None
+
     def stop(self, reason: str):
-        if self.process is not None and self.process.popen.poll() is None:
+        if self.alive():
             self.process.kill(reason)
             self.process.popen.wait()
         if self.process is not None:
             self.process.close()
 
+    def discard(self):
+        """Stop it (whatever it is doing) and delete its work folder."""
+        self.stop("done")
+        shutil.rmtree(self.work, ignore_errors=True)
+
     def run(self, planned: list[_Planned]) -> dict[str, CaseVerdict]:
         import torch
+        from autograder import judging
         verdicts: dict[str, CaseVerdict] = {}
         by_key = {p.key: p for p in planned}
         pending = list(planned)
@@ -210,6 +271,7 @@ class _Runner:
             self.results = {}
             torch.save({"cases": [{"key": p.key, "probe": p.case.probe, "params": p.case.params,
                                    "seed": p.case.seed} for p in pending]}, self.work / "in" / job)
+            self.process.started = time.monotonic()    # a runner started ahead of need: its wall time starts now
             try:
                 self.process.popen.stdin.write(job.encode() + b"\n")
                 self.process.popen.stdin.close()

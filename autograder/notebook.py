@@ -8,7 +8,9 @@ pass yet stops "Run all" with one line, not a traceback through the grader.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 
@@ -47,10 +49,9 @@ class CheckReport:
 
 
 def _ipython():
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    if "IPython" not in sys.modules:      # not in a kernel: and importing IPython to learn that costs 0.3 s
         return None
+    from IPython import get_ipython
     return get_ipython()
 
 
@@ -63,6 +64,19 @@ def show(obj) -> None:
     display(obj)
 
 
+def _keep_warm() -> None:
+    """In a kernel, start the sandbox the next check cell will use, so that it does not wait for
+    Python and torch to start (engine.keep_warm; it holds ~200 MB while it waits). Outside a kernel (a
+    script, the tests), or with COURSE_KEEP_WARM=0, do nothing."""
+    if _ipython() is None or os.environ.get("COURSE_KEEP_WARM") == "0":
+        return
+    from autograder import engine
+    try:
+        engine.keep_warm()
+    except Exception:        # a sandbox that cannot start is reported by the check that needs it
+        pass
+
+
 def check(lesson: str, *exercises: str, hidden: bool = False) -> None:
     """Run the named checks and show the verdicts; raise NotPassingYet if any of them lost points."""
     from autograder import checks, engine
@@ -71,6 +85,7 @@ def check(lesson: str, *exercises: str, hidden: bool = False) -> None:
     result.warnings.extend(unsaved_answers(lesson, result))
     extra = 0.0 if hidden else sum(checks.hidden_points(lesson).get(e, 0.0) for e in exercises)
     show(CheckReport(result, extra))
+    _keep_warm()
     failed = [c.id for c in result.checks if c.points < c.max]
     if failed:
         raise NotPassingYet(", ".join(failed))
@@ -169,3 +184,6 @@ def progress() -> ProgressReport:
     report = lesson_progress()
     show(report)
     return None
+
+
+_keep_warm()     # the setup cell imports this module: the first check cell is warm too

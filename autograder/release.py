@@ -22,6 +22,7 @@ from autograder import lessons
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE = re.compile(r"Exercise\s+(\d+\.\w+)")
+IN_LESSONS = re.compile(r"\blessons/(\d\d_\w+/)")        # a path in this repository: lessons/02_autograd/
 
 
 class ReleaseError(RuntimeError):
@@ -52,7 +53,7 @@ def strip_solutions(source: str, module: str) -> str:
             found = EXERCISE.findall(line)
             if found:
                 exercise = found[-1]
-            out.append(line)
+            out.append(IN_LESSONS.sub(r"\1", line))     # the edition's lesson folders are at its top
     if inside:
         raise ReleaseError(f"{module}.py: {BEGIN} never closed")
     return "".join(out)

@@ -153,7 +153,7 @@ def result_problem(expect, rec, *, atol=0.0, rtol=0.0, inputs=None, hints=()) ->
         return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
     if isinstance(expect, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expect):
-            return Failure(f"expected {len(expect)} values, got {compare.show(got)}")
+            return Failure(f"expected {len(expect)} values, got {compare.show(got)}", _plain_hint(got, hints))
         for i, (e, g) in enumerate(zip(expect, got)):
             item_hints = [(alt[i], msg) for alt, msg in hints
                           if isinstance(alt, (tuple, list)) and len(alt) == len(expect)]
@@ -161,15 +161,23 @@ def result_problem(expect, rec, *, atol=0.0, rtol=0.0, inputs=None, hints=()) ->
             if problem:
                 return problem.within(f"item {i}: ")
         return None
-    return _plain_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs)
+    return _plain_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
 
 
 def _plain_problem(expect, got, *, atol=0.0, rtol=0.0, inputs=None, hints=()) -> Failure | None:
     if isinstance(expect, torch.Tensor):
         return compare.tensor_problem(expect, got, atol=atol, rtol=rtol, inputs=inputs, hints=hints)
     if type(got) is not type(expect) or got != expect:
-        return Failure(f"expected {compare.show(expect)}, got {compare.show(got)}")
+        return Failure(f"expected {compare.show(expect)}, got {compare.show(got)}", _plain_hint(got, hints))
     return None
+
+
+def _plain_hint(got, hints) -> str:
+    """The message of the known wrong answer (a plain value: a bool, a list of ints) that `got` is."""
+    for alternative, message in hints:
+        if not isinstance(alternative, torch.Tensor) and type(alternative) is type(got) and alternative == got:
+            return message
+    return ""
 
 
 def answer(lesson: str, name: str, *, expect, atol: float = 0.0, rtol: float = 0.0, hints=(),

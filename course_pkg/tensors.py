@@ -64,76 +64,8 @@ def py_remainder(a: torch.Tensor, b) -> torch.Tensor:
     ### END SOLUTION
 
 
-def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exercise 1.6 — torch.matmul from broadcasting `*` and `.sum()` only (no @, mm, bmm, mv, dot, einsum).
-
-    Every case of torch.matmul:
-      1-D · 1-D  → a scalar (dot product)
-      2-D · 2-D  → the matrix product
-      1-D · 2-D  → a 1 is prepended to a's shape, then removed from the result
-      2-D · 1-D  → a 1 is appended to b's shape, then removed from the result
-      N-D · N-D  → batched: the leading (batch) dimensions broadcast, the last two multiply
-    """
-    ### BEGIN SOLUTION
-    if a.dim() == 0 or b.dim() == 0:
-        raise RuntimeError("both arguments to matmul need to be at least 1D")
-    if a.dim() == 1 and b.dim() == 1:
-        if a.shape != b.shape:
-            raise RuntimeError(f"inconsistent tensor size: {a.shape[0]} and {b.shape[0]}")
-        return (a * b).sum()
-    a2 = a.unsqueeze(0) if a.dim() == 1 else a          # (..., n, k)
-    b2 = b.unsqueeze(-1) if b.dim() == 1 else b         # (..., k, m)
-    out = (a2.unsqueeze(-1) * b2.unsqueeze(-3)).sum(-2)  # (..., n, k, 1) * (..., 1, k, m) summed over k
-    if a.dim() == 1:
-        out = out.squeeze(-2)
-    if b.dim() == 1:
-        out = out.squeeze(-1)
-    return out
-    ### END SOLUTION
-
-
-def vector_norm(x: torch.Tensor, ord=2, dim=None, keepdim: bool = False) -> torch.Tensor:
-    """Exercise 1.7 — torch.linalg.vector_norm without any torch norm function.
-
-    ord: a number p (sum |x|^p)^(1/p); float('inf') is the largest |x|, float('-inf') the smallest,
-    0 counts the non-zeros. dim: None (all elements), an int, or a tuple of ints. keepdim keeps the
-    reduced dimensions with size 1.
-    """
-    ### BEGIN SOLUTION
-    dims = tuple(range(x.dim())) if dim is None else dim
-    a = x.abs()
-    if ord == float("inf"):
-        return a.amax(dim=dims, keepdim=keepdim)
-    if ord == float("-inf"):
-        return a.amin(dim=dims, keepdim=keepdim)
-    if ord == 0:
-        return (x != 0).sum(dim=dims, keepdim=keepdim).to(x.dtype)
-    return (a ** ord).sum(dim=dims, keepdim=keepdim) ** (1.0 / ord)
-    ### END SOLUTION
-
-
-def gather(input: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
-    """Exercise 1.8 — torch.gather with indexing only (no gather, take_along_dim).
-
-    out[i][j][k] = input[index[i][j][k]][j][k]   if dim == 0, and likewise for the other dims.
-    The output has index's shape; dim may be negative.
-    """
-    ### BEGIN SOLUTION
-    dim = dim % index.dim()
-    positions = []
-    for d in range(index.dim()):
-        if d == dim:
-            positions.append(index)
-        else:
-            shape = [1] * index.dim()
-            shape[d] = index.shape[d]
-            positions.append(torch.arange(index.shape[d], device=index.device).view(shape))
-    return input[tuple(positions)]
-    ### END SOLUTION
-
-
 def histc(input: torch.Tensor, bins: int = 100, min: float = 0, max: float = 0) -> torch.Tensor:
-    """Exercise 1.9 — torch.histc without histc/histogram.
+    """Exercise 1.6 — torch.histc without histc/histogram.
 
     Return a 1-D tensor of `bins` counts, with input's dtype and device, equal to
     `torch.histc(input, bins, min, max)` element for element (the check compares exactly, atol 0),
@@ -164,6 +96,74 @@ def histc(input: torch.Tensor, bins: int = 100, min: float = 0, max: float = 0) 
     inside = input[(input >= lo) & (input <= hi)]
     index = ((inside - lo) * bins / (hi - lo)).long().clamp(max=bins - 1)
     return torch.bincount(index, minlength=bins).to(input.dtype)
+    ### END SOLUTION
+
+
+def vector_norm(x: torch.Tensor, ord=2, dim=None, keepdim: bool = False) -> torch.Tensor:
+    """Exercise 1.7 — torch.linalg.vector_norm without any torch norm function.
+
+    ord: a number p (sum |x|^p)^(1/p); float('inf') is the largest |x|, float('-inf') the smallest,
+    0 counts the non-zeros. dim: None (all elements), an int, or a tuple of ints. keepdim keeps the
+    reduced dimensions with size 1.
+    """
+    ### BEGIN SOLUTION
+    dims = tuple(range(x.dim())) if dim is None else dim
+    a = x.abs()
+    if ord == float("inf"):
+        return a.amax(dim=dims, keepdim=keepdim)
+    if ord == float("-inf"):
+        return a.amin(dim=dims, keepdim=keepdim)
+    if ord == 0:
+        return (x != 0).sum(dim=dims, keepdim=keepdim).to(x.dtype)
+    return (a ** ord).sum(dim=dims, keepdim=keepdim) ** (1.0 / ord)
+    ### END SOLUTION
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.8 — torch.matmul from broadcasting `*` and `.sum()` only (no @, mm, bmm, mv, dot, einsum).
+
+    Every case of torch.matmul:
+      1-D · 1-D  → a scalar (dot product)
+      2-D · 2-D  → the matrix product
+      1-D · 2-D  → a 1 is prepended to a's shape, then removed from the result
+      2-D · 1-D  → a 1 is appended to b's shape, then removed from the result
+      N-D · N-D  → batched: the leading (batch) dimensions broadcast, the last two multiply
+    """
+    ### BEGIN SOLUTION
+    if a.dim() == 0 or b.dim() == 0:
+        raise RuntimeError("both arguments to matmul need to be at least 1D")
+    if a.dim() == 1 and b.dim() == 1:
+        if a.shape != b.shape:
+            raise RuntimeError(f"inconsistent tensor size: {a.shape[0]} and {b.shape[0]}")
+        return (a * b).sum()
+    a2 = a.unsqueeze(0) if a.dim() == 1 else a          # (..., n, k)
+    b2 = b.unsqueeze(-1) if b.dim() == 1 else b         # (..., k, m)
+    out = (a2.unsqueeze(-1) * b2.unsqueeze(-3)).sum(-2)  # (..., n, k, 1) * (..., 1, k, m) summed over k
+    if a.dim() == 1:
+        out = out.squeeze(-2)
+    if b.dim() == 1:
+        out = out.squeeze(-1)
+    return out
+    ### END SOLUTION
+
+
+def gather(input: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """Exercise 1.9 — torch.gather with indexing only (no gather, take_along_dim).
+
+    out[i][j][k] = input[index[i][j][k]][j][k]   if dim == 0, and likewise for the other dims.
+    The output has index's shape; dim may be negative.
+    """
+    ### BEGIN SOLUTION
+    dim = dim % index.dim()
+    positions = []
+    for d in range(index.dim()):
+        if d == dim:
+            positions.append(index)
+        else:
+            shape = [1] * index.dim()
+            shape[d] = index.shape[d]
+            positions.append(torch.arange(index.shape[d], device=index.device).view(shape))
+    return input[tuple(positions)]
     ### END SOLUTION
 
 

@@ -38,8 +38,12 @@ def add_notebook(submission: Path, lesson: str, edition: Path | None = None) -> 
 def grade(lesson: str, submission: Path, hidden: bool = True, **kw) -> engine.LessonResult:
     """Grade as the grader does. No submission, however wrong or hostile, may cause a grader error."""
     result = engine.grade_submission(lesson, submission, hidden=hidden, secret=SECRET, **kw)
+    # The next grading's sandbox boots while this test goes on judging (what a notebook kernel does
+    # between check cells): a fresh runner either way, and tests/conftest.py drops it between modules.
+    engine.keep_warm(limits=kw.get("limits"), devices=kw.get("devices"))
     assert not result.grader_errors, messages(result)
     return result
+
 
 
 def lost(result: engine.LessonResult) -> set[str]:

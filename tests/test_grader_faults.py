@@ -31,6 +31,7 @@ def a_class(tmp_path, students=("ada", "ben")):
 @pytest.fixture
 def broken_python(monkeypatch):
     """The sandbox is told to run a Python that does not exist (as a venv it cannot see once was)."""
+    engine.drop_spare()      # a sandbox started before the breakage would hide it
     monkeypatch.setattr(sys, "executable", "/nonexistent/venv/bin/python")
 
 

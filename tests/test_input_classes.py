@@ -11,10 +11,10 @@ FLOOR = {
     **{e: {"-0.0", "0-d", "1-D", "2-D", "beyond int32", "empty", "float32", "float64", "inf/nan", "non-contiguous"}
        for e in ("1.1", "1.2", "1.3", "1.4")},
     "1.5": {"-0.0", "0-d", "1-D", "2-D", "beyond int32", "float32", "float64", "inf/nan", "integer"},
-    "1.6": {"1-D", "2-D", "batched", "empty", "float32", "float64", "integer", "non-contiguous"},
+    "1.8": {"1-D", "2-D", "batched", "empty", "float32", "float64", "integer", "non-contiguous"},
     "1.7": {"-0.0", "beyond int32", "inf/nan", "1-D", "2-D", "batched", "empty", "float32", "float64", "non-contiguous"},
-    "1.8": {"-0.0", "beyond int32", "inf/nan", "2-D", "batched", "empty", "float32", "integer"},
-    "1.9": {"-0.0", "beyond int32", "inf/nan", "1-D", "empty", "float32", "float64"},
+    "1.9": {"-0.0", "beyond int32", "inf/nan", "2-D", "batched", "empty", "float32", "integer"},
+    "1.6": {"-0.0", "beyond int32", "inf/nan", "1-D", "empty", "float32", "float64"},
     **{e: {"batched", "float32", "float64", "integer", "non-contiguous"} for e in ("1.10", "1.11")},
     "2.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "2.2": {"0-d", "1-D", "2-D", "float32", "float64", "non-contiguous", "nonleaf", "plain"},

@@ -1,5 +1,6 @@
 """Every lesson notebook (instructor edition) runs top to bottom on CPU; each is stored without
-outputs; each check cell's points equal the points of the checks it names."""
+outputs; each check cell's points equal the points of the checks it names; each prediction is
+checked right after its answer cell."""
 import json
 import time
 
@@ -33,6 +34,26 @@ def test_check_cell_points_match_the_checks(lesson):
             assert float(meta["points"]) == sum(points[i] for i in ids), meta.get("grade_id")
             named += ids
     assert sorted(named) == sorted(points), "every check has exactly one check cell"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_each_prediction_is_checked_before_it_is_revealed(lesson):
+    """Predict, check, then see: the code cell right after each answer cell runs that answer's public
+    check, so a student learns whether the prediction was right before a cell shows the truth."""
+    nb = nbformat.read(ROOT / "lessons" / lesson / f"{lesson}.ipynb", as_version=4)
+    answer_checks = {c.id: c for c in checks.load(lesson).CHECKS if c.kind == "answer"}
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    checked = []
+    for cell, after in zip(code, code[1:] + [None]):
+        if not cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("answer_"):
+            continue
+        assert after is not None and after.metadata.get("nbgrader", {}).get("grade"), cell.source[:80]
+        ids = nbgrader_plugin.check_calls(after.source)
+        assert ids and all(i in answer_checks for i in ids), (cell.source[:80], after.source)
+        assert "hidden" not in after.source, after.source
+        checked += ids
+    assert sorted(checked) == sorted(answer_checks), "every answer check runs right after its answer cell"
+    assert not [i for i, c in answer_checks.items() if c.hidden], "answer checks are public"
 
 
 @pytest.mark.slow

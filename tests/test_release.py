@@ -44,6 +44,8 @@ def test_package_has_stubs_and_no_solution_text(edition):
     assert not leaked, leaked
     assert 'raise NotImplementedError("Exercise 1.4 — see 01_tensors/")' in text["tensors.py"]
     assert (edition / "01_tensors").is_dir() and "see lessons/" not in everything   # a folder the edition has
+    assert "(lessons/02_autograd/" in (ROOT / "course_pkg" / "autograd.py").read_text()
+    assert "(02_autograd/02_autograd.ipynb)" in text["autograd.py"] and "lessons/" not in everything
 
 
 def test_no_hidden_checks_anywhere(edition):

@@ -265,7 +265,7 @@ def gradient_descent_hidden(gen, device):
     yield _gd_case("regression", randn(gen, 5, device=device), 0.05, 12)
 
 
-# ---- in-notebook answers (graded hidden) --------------------------------------------------------
+# ---- in-notebook answers -------------------------------------------------------------------------
 
 def _example_two_vectors():
     """The notes' two-vector example, run by torch: x1.grad of (x1**2 + 3*x2 - 5).sum()."""
@@ -283,12 +283,19 @@ def _example_accumulated():
     return x.grad
 
 
-@CHECKS.answer("2.a", hidden=True, title="predict: x1.grad in the notes' two-vector example")
+@CHECKS.answer("2.a", title="predict: x1.grad in the notes' two-vector example")
 def predict_x1_grad(gen, device):
-    yield answer(LESSON, "answer_x1_grad", expect=_example_two_vectors(), shown="your prediction `answer_x1_grad`")
+    yield answer(LESSON, "answer_x1_grad", expect=_example_two_vectors(), shown="your prediction `answer_x1_grad`",
+                 hints=[(torch.tensor(2., dtype=torch.float64),
+                         "x1.grad has one entry per element of x1: the derivative 2·x1 taken at each of them, "
+                         "not the number 2"),
+                        (torch.full((3,), 3., dtype=torch.float64), "that is x2.grad (the 3 of 3·x2)")])
 
 
-@CHECKS.answer("2.b", hidden=True, title="predict: an accumulated gradient")
+@CHECKS.answer("2.b", title="predict: an accumulated gradient")
 def predict_accumulated(gen, device):
     yield answer(LESSON, "answer_accumulated", expect=_example_accumulated(),
-                 shown="your prediction `answer_accumulated`")
+                 shown="your prediction `answer_accumulated`",
+                 hints=[(torch.tensor(4., dtype=torch.float64),
+                         "that is the gradient of one of the two graphs; backward() *adds* into x.grad, "
+                         "so after the second call it holds both")])

@@ -583,7 +583,7 @@ def train_hidden(gen, device):
     yield _train_case(gen, device, 3)
 
 
-# ---- in-notebook answer --------------------------------------------------------------------------------
+# ---- in-notebook answer --------------------------------------------------------------------------
 
 def _notes_net_conv2_input():
     """The notes' net on one 8×8 image: the side of the feature map that reaches conv2."""

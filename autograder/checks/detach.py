@@ -140,7 +140,7 @@ def masked_gradient_hidden(gen, device):
     yield _masked_case(randn(gen, 2, 6, device=device), mask(gen, 2, 6, device=device), gen)
 
 
-# ---- in-notebook predictions (graded hidden) -----------------------------------------------------
+# ---- in-notebook predictions ---------------------------------------------------------------------
 
 # The notes' four examples, run here by torch itself: the expected x.grad is what torch computes.
 def _example_both():
@@ -173,25 +173,37 @@ def _example_data():
     return x.grad
 
 
-def _prediction(name, example):
-    return answer(LESSON, name, expect=example(), shown=f"your prediction `{name}`")
+def _prediction(name, example, mistakes=()):
+    """`mistakes`: (x.grad's value everywhere, why it is wrong) for the usual wrong predictions."""
+    return answer(LESSON, name, expect=example(), shown=f"your prediction `{name}`",
+                  hints=[(torch.full((5,), value), why) for value, why in mistakes])
 
 
-@CHECKS.answer("5.a", hidden=True, title="predict: y = x**2 and z = x**3")
+@CHECKS.answer("5.a", title="predict: y = x**2 and z = x**3")
 def predict_both(gen, device):
-    yield _prediction("answer_both", _example_both)
+    yield _prediction("answer_both", _example_both,
+                      [(2., "z + y sums two paths back to x: the gradients of x**3 and x**2 add up"),
+                       (3., "z + y sums two paths back to x: the gradients of x**3 and x**2 add up")])
 
 
-@CHECKS.answer("5.b", hidden=True, title="predict: z computed from x.detach()")
+@CHECKS.answer("5.b", title="predict: z computed from x.detach()")
 def predict_detached(gen, device):
-    yield _prediction("answer_detached", _example_detached)
+    yield _prediction("answer_detached", _example_detached,
+                      [(5., "x.detach() is a tensor outside the graph: z's path does not lead back to x")])
 
 
-@CHECKS.answer("5.c", hidden=True, title="predict: after x.detach = tensor")
+@CHECKS.answer("5.c", title="predict: after x.detach = tensor")
 def predict_detach_attribute(gen, device):
-    yield _prediction("answer_detach_attribute", _example_detach_attribute)
+    yield _prediction("answer_detach_attribute", _example_detach_attribute,
+                      [(12., "`x.detach = tensor` sets a Python attribute on the object; x's values stay 1"),
+                       (16., "`x.detach = tensor` sets a Python attribute on the object; x's values stay 1"),
+                       (2., "`x.detach = tensor` detaches nothing: both paths still lead back to x")])
 
 
-@CHECKS.answer("5.d", hidden=True, title="predict: after x.data = tensor")
+@CHECKS.answer("5.d", title="predict: after x.data = tensor")
 def predict_data(gen, device):
-    yield _prediction("answer_data", _example_data)
+    yield _prediction("answer_data", _example_data,
+                      [(14., "z = x ** 2 saved x itself, not a copy of its values: its backward reads the new "
+                             "data (2), so z contributes 2·2"),
+                       (5., "x.data = … changes the values that y = x ** 3 is computed from, and those z's "
+                            "backward reads")])

@@ -476,11 +476,14 @@ def backward_by_hand_hidden(gen, device):
                          spare=[randn(gen, 3, device=device)])
 
 
-# ---- in-notebook answer (graded hidden) ------------------------------------------------------------
+# ---- in-notebook answer --------------------------------------------------------------------------
 
-@CHECKS.answer("3.a", hidden=True, title="predict: the gradient through a data-dependent loop")
+@CHECKS.answer("3.a", title="predict: the gradient through a data-dependent loop")
 def predict_dynamic(gen, device):
-    yield answer(LESSON, "answer_dynamic_grad", expect=_example_dynamic(), shown="your prediction `answer_dynamic_grad`")
+    yield answer(LESSON, "answer_dynamic_grad", expect=_example_dynamic(), shown="your prediction `answer_dynamic_grad`",
+                 hints=[(torch.tensor(1.), "the loop body runs at x = 1 and each `y = y * 2` is recorded: the graph "
+                         "is that of the path taken, not of `y = x`"),
+                        (torch.tensor(2.), "count the doublings: the loop goes on while the norm is below 5")])
 
 
 def _example_dynamic():

@@ -285,7 +285,7 @@ def batch_norm_hidden(gen, device):
     yield _bn_case(gen, device, 5, {"eps": 1e-3, "momentum": 0.3}, _shapes(gen, 21, 5, length=3), dtype=torch.float64)
 
 
-# ---- in-notebook answers (graded hidden) ---------------------------------------------------------
+# ---- in-notebook answers -------------------------------------------------------------------------
 
 def _eval_output_requires_grad():
     model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
@@ -299,13 +299,15 @@ def _running_var_after_one_batch():
     return bn.running_var.detach().clone()
 
 
-@CHECKS.answer("9.a", hidden=True, title="predict: does an output in eval mode require grad?")
+@CHECKS.answer("9.a", title="predict: does an output in eval mode require grad?")
 def answer_eval_requires_grad(gen, device):
     yield answer(LESSON, "answer_eval_requires_grad", expect=_eval_output_requires_grad(),
-                 shown="your prediction `answer_eval_requires_grad`")
+                 shown="your prediction `answer_eval_requires_grad`",
+                 hints=[(False, "eval() only changes what Dropout and BatchNorm compute; autograd still records "
+                                "the graph (torch.no_grad() is what switches that off)")])
 
 
-@CHECKS.answer("9.b", hidden=True, title="predict: running_var after one training batch")
+@CHECKS.answer("9.b", title="predict: running_var after one training batch")
 def answer_running_var(gen, device):
     yield answer(LESSON, "answer_running_var", expect=_running_var_after_one_batch(), atol=1e-6,
                  hints=[(torch.tensor([1.0]), "running_var takes the *unbiased* variance of the batch (2 here), "

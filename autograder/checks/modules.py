@@ -544,7 +544,7 @@ def checkpoints_hidden(gen, device):
     yield _roundtrip_case(gen, device, "batchnorm_net", epoch=11, before=3, after=6, momentum=0.5)
 
 
-# ---- in-notebook answer (graded hidden) ----------------------------------------------------------
+# ---- in-notebook answer --------------------------------------------------------------------------
 
 class _Inventory(nn.Module):
     """The notebook's `Inventory`, built here to know the true answer."""
@@ -577,7 +577,7 @@ def _keys_judge(expected):
     return judge
 
 
-@CHECKS.answer("6.a", hidden=True, title="predict: the state_dict() keys of Inventory")
+@CHECKS.answer("6.a", title="predict: the state_dict() keys of Inventory")
 def answer_state_keys(gen, device):
     yield Case("notebook_answer", {"notebook": f"{LESSON}.ipynb", "name": "answer_state_keys"},
                _keys_judge(list(_Inventory().state_dict())), shown="your prediction `answer_state_keys`",

@@ -418,7 +418,7 @@ def model_ema_hidden(gen, device):
     yield _ema_case(gen, device, decay=0.95, tau=10.0, steps=20)
 
 
-# ---- in-notebook answer (graded hidden) ----------------------------------------------------------
+# ---- in-notebook answer --------------------------------------------------------------------------
 
 def _three_dampened_steps():
     p = torch.tensor([1.0], requires_grad=True)
@@ -429,7 +429,7 @@ def _three_dampened_steps():
     return opt.state[p]["momentum_buffer"].clone()
 
 
-@CHECKS.answer("7.a", hidden=True, title="predict: a dampened momentum buffer after three steps")
+@CHECKS.answer("7.a", title="predict: a dampened momentum buffer after three steps")
 def answer_momentum_buffer(gen, device):
     yield answer(LESSON, "answer_momentum_buffer", expect=_three_dampened_steps(), atol=1e-5,
                  hints=[(torch.tensor([1.355]), "dampening is not applied on the first step: the buffer starts as "

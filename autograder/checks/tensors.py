@@ -90,41 +90,38 @@ def py_remainder_hidden(gen, device):
         yield _remainder_case(a, b)
 
 
-MATMUL_FORBID = ("matmul", "mm", "bmm", "mv", "dot", "vdot", "einsum", "tensordot", "inner", "addmm",
-                 "addmv", "baddbmm", "addbmm", "linear", "@", "__matmul__", "__rmatmul__")
-MATMUL_SHAPES = [((3,), (3,)), ((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((6, 4, 3), (6, 3, 5)),
-                 ((6, 4, 3), (3, 5)), ((3,), (6, 3, 5)), ((6, 4, 3), (3,)), ((2, 1, 4, 3), (5, 3, 2)),
-                 ((0, 3), (3, 2)), ((4, 0), (0, 2))]
+TOP_EDGE = "a value exactly equal to max belongs in the last bin (torch.histc's top edge is closed)"
 
 
-def _matmul_case(a, b):
+def _histc_case(x, **kw):
+    bins = kw.get("bins", 100)
     hints = []
-    if a.dim() >= 2 and a.shape == b.shape and a.shape[-1] == a.shape[-2]:
-        hints.append((a * b, "that is the elementwise product a * b, not the matrix product"))
-    return call("tensors.matmul", a, b, expect=torch.matmul(a, b), atol=1e-4, rtol=1e-4, hints=hints,
-                timeout_s=20)
+    lo, hi = float(kw.get("min", 0)), float(kw.get("max", 0))
+    if lo != hi:
+        half_open = torch.histc(x[x < hi], bins=bins, min=lo, max=hi)
+        if not torch.equal(half_open, torch.histc(x, bins=bins, min=lo, max=hi)):
+            hints.append((half_open, TOP_EDGE))
+    return call("tensors.histc", x, expect=torch.histc(x, **kw), hints=hints, **kw)
 
 
-@CHECKS.add("1.6", points=3, target="tensors.matmul", forbid=MATMUL_FORBID)
-def matmul(gen, device):
-    for sa, sb in MATMUL_SHAPES:
-        yield _matmul_case(randn(gen, *sa, device=device), randn(gen, *sb, device=device))
-    wide = randn(gen, 5, 4, device=device)
-    yield _matmul_case(wide.t(), randn(gen, 5, 3, device=device))                 # non-contiguous
-    ints = torch.randint(-5, 5, (3, 4), generator=gen).to(device)
-    yield _matmul_case(ints, torch.randint(-5, 5, (4, 2), generator=gen).to(device))
-    yield _matmul_case(randn(gen, 3, 3, device=device, dtype=torch.float64), randn(gen, 3, 3, device=device,
-                                                                                   dtype=torch.float64))
+@CHECKS.add("1.6", points=2, target="tensors.histc", forbid=("histc", "histogram"))
+def histc(gen, device):
+    grid = torch.arange(0, 4.01, 0.5, device=device)                  # hits every edge, 4.0 the top one
+    yield _histc_case(grid, bins=8, min=0, max=4)
+    yield _histc_case(torch.tensor([1.0, 2, 1, 4, 2, 2, 6, -1], device=device), bins=4, min=0, max=4)
+    yield _histc_case(randn(gen, 200, device=device), bins=10)                  # min = max = 0: data range
+    yield _histc_case(torch.full((5,), 3.0, device=device), bins=4)             # all equal: widened by 1
+    yield _histc_case(torch.empty(0, device=device), bins=5)
+    yield _histc_case(randn(gen, 50, device=device, dtype=torch.float64), bins=7, min=-1, max=1)
+    yield _histc_case(extremes(device), bins=4, min=-4e9, max=4e9)     # ±inf and nan lie outside any range
 
 
 @CHECKS.hidden("1.6", points=1)
-def matmul_hidden(gen, device):
-    for _ in range(4):
-        batch = tuple(int(s) for s in torch.randint(1, 4, (int(torch.randint(0, 3, (1,), generator=gen)),),
-                                                    generator=gen))
-        n, k, m = (int(s) for s in torch.randint(1, 7, (3,), generator=gen))
-        yield _matmul_case(randn(gen, *batch, n, k, device=device), randn(gen, k, m, device=device))
-        yield _matmul_case(randn(gen, k, device=device), randn(gen, *batch, k, m, device=device))
+def histc_hidden(gen, device):
+    x = torch.randint(-8, 9, (300,), generator=gen).to(torch.float32).to(device) / 2
+    yield _histc_case(x, bins=8, min=-2, max=2)
+    yield _histc_case(randn(gen, 500, device=device, scale=3), bins=13)
+    yield _histc_case(extremes(device, torch.float64), bins=5, min=-3e9, max=2.0 ** 40 + 1)
 
 
 NORM_CASES = [dict(), dict(ord=1), dict(ord=INF), dict(ord=-INF), dict(ord=0), dict(ord=3),
@@ -171,11 +168,48 @@ def vector_norm_hidden(gen, device):
         yield _norm_case(_norm_extremes(device, torch.float64), kw)
 
 
+MATMUL_FORBID = ("matmul", "mm", "bmm", "mv", "dot", "vdot", "einsum", "tensordot", "inner", "addmm",
+                 "addmv", "baddbmm", "addbmm", "linear", "@", "__matmul__", "__rmatmul__")
+MATMUL_SHAPES = [((3,), (3,)), ((4, 3), (3, 5)), ((3,), (3, 5)), ((4, 3), (3,)), ((6, 4, 3), (6, 3, 5)),
+                 ((6, 4, 3), (3, 5)), ((3,), (6, 3, 5)), ((6, 4, 3), (3,)), ((2, 1, 4, 3), (5, 3, 2)),
+                 ((0, 3), (3, 2)), ((4, 0), (0, 2))]
+
+
+def _matmul_case(a, b):
+    hints = []
+    if a.dim() >= 2 and a.shape == b.shape and a.shape[-1] == a.shape[-2]:
+        hints.append((a * b, "that is the elementwise product a * b, not the matrix product"))
+    return call("tensors.matmul", a, b, expect=torch.matmul(a, b), atol=1e-4, rtol=1e-4, hints=hints,
+                timeout_s=20)
+
+
+@CHECKS.add("1.8", points=3, target="tensors.matmul", forbid=MATMUL_FORBID)
+def matmul(gen, device):
+    for sa, sb in MATMUL_SHAPES:
+        yield _matmul_case(randn(gen, *sa, device=device), randn(gen, *sb, device=device))
+    wide = randn(gen, 5, 4, device=device)
+    yield _matmul_case(wide.t(), randn(gen, 5, 3, device=device))                 # non-contiguous
+    ints = torch.randint(-5, 5, (3, 4), generator=gen).to(device)
+    yield _matmul_case(ints, torch.randint(-5, 5, (4, 2), generator=gen).to(device))
+    yield _matmul_case(randn(gen, 3, 3, device=device, dtype=torch.float64), randn(gen, 3, 3, device=device,
+                                                                                   dtype=torch.float64))
+
+
+@CHECKS.hidden("1.8", points=1)
+def matmul_hidden(gen, device):
+    for _ in range(4):
+        batch = tuple(int(s) for s in torch.randint(1, 4, (int(torch.randint(0, 3, (1,), generator=gen)),),
+                                                    generator=gen))
+        n, k, m = (int(s) for s in torch.randint(1, 7, (3,), generator=gen))
+        yield _matmul_case(randn(gen, *batch, n, k, device=device), randn(gen, k, m, device=device))
+        yield _matmul_case(randn(gen, k, device=device), randn(gen, *batch, k, m, device=device))
+
+
 def _gather_case(inp, dim, index):
     return call("tensors.gather", inp, dim, index, expect=torch.gather(inp, dim, index))
 
 
-@CHECKS.add("1.8", points=2, target="tensors.gather", forbid=("gather", "take_along_dim"))
+@CHECKS.add("1.9", points=2, target="tensors.gather", forbid=("gather", "take_along_dim"))
 def gather(gen, device):
     inp = randn(gen, 4, 5, device=device)
     yield _gather_case(inp, 0, torch.randint(0, 4, (3, 5), generator=gen).to(device))
@@ -187,7 +221,7 @@ def gather(gen, device):
     yield _gather_case(extremes(device).view(3, 4), 1, torch.randint(0, 4, (3, 6), generator=gen).to(device))
 
 
-@CHECKS.hidden("1.8", points=1)
+@CHECKS.hidden("1.9", points=1)
 def gather_hidden(gen, device):
     inp = randn(gen, 5, 3, 4, device=device)
     for dim in (0, 1, 2, -2):
@@ -195,40 +229,6 @@ def gather_hidden(gen, device):
         yield _gather_case(inp, dim, torch.randint(0, size, (2, 3, 4), generator=gen).to(device))
     yield _gather_case(extremes(device, torch.float64).view(4, 3), 0,
                        torch.randint(0, 4, (5, 3), generator=gen).to(device))
-
-
-TOP_EDGE = "a value exactly equal to max belongs in the last bin (torch.histc's top edge is closed)"
-
-
-def _histc_case(x, **kw):
-    bins = kw.get("bins", 100)
-    hints = []
-    lo, hi = float(kw.get("min", 0)), float(kw.get("max", 0))
-    if lo != hi:
-        half_open = torch.histc(x[x < hi], bins=bins, min=lo, max=hi)
-        if not torch.equal(half_open, torch.histc(x, bins=bins, min=lo, max=hi)):
-            hints.append((half_open, TOP_EDGE))
-    return call("tensors.histc", x, expect=torch.histc(x, **kw), hints=hints, **kw)
-
-
-@CHECKS.add("1.9", points=2, target="tensors.histc", forbid=("histc", "histogram"))
-def histc(gen, device):
-    grid = torch.arange(0, 4.01, 0.5, device=device)                  # hits every edge, 4.0 the top one
-    yield _histc_case(grid, bins=8, min=0, max=4)
-    yield _histc_case(torch.tensor([1.0, 2, 1, 4, 2, 2, 6, -1], device=device), bins=4, min=0, max=4)
-    yield _histc_case(randn(gen, 200, device=device), bins=10)                  # min = max = 0: data range
-    yield _histc_case(torch.full((5,), 3.0, device=device), bins=4)             # all equal: widened by 1
-    yield _histc_case(torch.empty(0, device=device), bins=5)
-    yield _histc_case(randn(gen, 50, device=device, dtype=torch.float64), bins=7, min=-1, max=1)
-    yield _histc_case(extremes(device), bins=4, min=-4e9, max=4e9)     # ±inf and nan lie outside any range
-
-
-@CHECKS.hidden("1.9", points=1)
-def histc_hidden(gen, device):
-    x = torch.randint(-8, 9, (300,), generator=gen).to(torch.float32).to(device) / 2
-    yield _histc_case(x, bins=8, min=-2, max=2)
-    yield _histc_case(randn(gen, 500, device=device, scale=3), bins=13)
-    yield _histc_case(extremes(device, torch.float64), bins=5, min=-3e9, max=2.0 ** 40 + 1)
 
 
 @CHECKS.add("1.10", points=1, target="tensors.to_nhwc")
@@ -266,6 +266,15 @@ def answer_ties(gen, device):
 
 
 @CHECKS.answer("1.b")
+def answer_fmod_vs_remainder(gen, device):
+    a = torch.tensor([-7.0, -7.0])
+    yield answer(LESSON, "answer_fmod_vs_remainder",
+                 expect=torch.stack([torch.fmod(a[0], 3.0), torch.remainder(a[1], 3.0)]),
+                 hints=[(torch.stack([torch.remainder(a[0], 3.0), torch.fmod(a[1], 3.0)]),
+                         "the other way round: fmod takes the sign of the dividend (-7), % the sign of the divisor (3)")])
+
+
+@CHECKS.answer("1.c")
 def answer_median(gen, device):
     x = torch.tensor([4.0, 1.0, 3.0, 2.0])
     yield answer(LESSON, "answer_median", expect=torch.median(x),
@@ -273,12 +282,3 @@ def answer_median(gen, device):
                                                           "of the two middle values, not the upper one"),
                         (x.mean(), "torch.median returns one of the values (the lower middle one), it does not "
                                    "average the two middle values as numpy.median does")])
-
-
-@CHECKS.answer("1.c")
-def answer_fmod_vs_remainder(gen, device):
-    a = torch.tensor([-7.0, -7.0])
-    yield answer(LESSON, "answer_fmod_vs_remainder",
-                 expect=torch.stack([torch.fmod(a[0], 3.0), torch.remainder(a[1], 3.0)]),
-                 hints=[(torch.stack([torch.remainder(a[0], 3.0), torch.fmod(a[1], 3.0)]),
-                         "the other way round: fmod takes the sign of the dividend (-7), % the sign of the divisor (3)")])

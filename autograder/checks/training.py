@@ -403,9 +403,12 @@ def plot_history_hidden(gen, device):
     yield _plot_case(gen, with_reference=True)
 
 
-# ---- in-notebook answer (graded hidden) ----------------------------------------------------------
+# ---- in-notebook answer --------------------------------------------------------------------------
 
-@CHECKS.answer("8.a", hidden=True, title="predict: the batch sizes of 50 examples in batches of 16")
+@CHECKS.answer("8.a", title="predict: the batch sizes of 50 examples in batches of 16")
 def answer_batch_sizes(gen, device):
     sizes = [len(b[0]) for b in DataLoader(TensorDataset(torch.arange(50)), batch_size=16)]
-    yield answer(LESSON, "answer_batch_sizes", expect=sizes, shown="your prediction `answer_batch_sizes`")
+    yield answer(LESSON, "answer_batch_sizes", expect=sizes, shown="your prediction `answer_batch_sizes`",
+                 hints=[([16, 16, 16], "drop_last is False by default: the 2 examples left over form a last, "
+                                       "smaller batch"),
+                        ([16, 16, 16, 16], "the last batch holds only what is left over, it is not padded")])

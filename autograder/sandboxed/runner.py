@@ -6,9 +6,10 @@ folder; they import nothing from `autograder` (the instructor's tree is not visi
 
 Arguments: CHANNEL_FD UID WORK. Protocol:
   0. if UID is given (the grader runs as root), become that unprivileged uid before anything else;
-  1. copy WORK/in/submission to WORK/submission (writable, size-capped) and import torch (the slow
-     part) while the trusted side prepares the job;
-  2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway);
+  1. import torch and the probes (the slow part) while the trusted side prepares the job, or before
+     anyone knows whose job it will be (a runner started ahead of need);
+  2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway); copy
+     WORK/in/submission to WORK/submission (writable, size-capped);
   3. on the channel: "ready", then per case "start KEY", "result KEY LENGTH" + the torch.save bytes
      of its outcome, "done KEY"; "end" after the last. The trusted watchdog kills us if a case
      overstays its time.
@@ -140,12 +141,6 @@ def warm_up():
 
 
 def main():
-    submission = os.path.join(WORK, "submission")
-    shutil.rmtree(submission, ignore_errors=True)     # a restart without bubblewrap finds the old copy
-    if os.path.isdir(os.path.join(WORK, "in", "submission")):
-        shutil.copytree(os.path.join(WORK, "in", "submission"), submission)
-    else:
-        os.makedirs(submission, exist_ok=True)
     warm_up()
     lesson_probes = [m for name, m in sorted(sys.modules.items()) if name.startswith("probes_")]
     sealed = seal.Seal([probes, fixtures, seal, THIS, *lesson_probes])
@@ -158,6 +153,13 @@ def main():
     send_(b"ready\n")
     job_name = os.path.basename(sys.stdin.readline().strip())
     job = torch.load(os.path.join(WORK, "in", job_name), weights_only=True)
+    # The submission arrives with the job (a runner may be started before anyone knows whose it is).
+    submission = os.path.join(WORK, "submission")
+    shutil.rmtree(submission, ignore_errors=True)     # a restart without bubblewrap finds the old copy
+    if os.path.isdir(os.path.join(WORK, "in", "submission")):
+        shutil.copytree(os.path.join(WORK, "in", "submission"), submission)
+    else:
+        os.makedirs(submission, exist_ok=True)
     ctx = Context(submission)
     os.chdir(submission)
     for case in job["cases"]:

@@ -272,7 +272,7 @@ def numerical_grad(f, x, eps=1e-6):
      "def round_half_even(x):\n    return getattr(torch.special, 'ro' + 'und')(x)\n"),
     ("forbidden alias", "in-place Tensor.round_ in a helper", "01_tensors", "tensors", "1.4",
      "def _helper(v):\n    return v.clone().round_()\ndef round_half_even(x):\n    return _helper(x)\n"),
-    ("forbidden alias", "matmul through the @ operator in a helper", "01_tensors", "tensors", "1.6",
+    ("forbidden alias", "matmul through the @ operator in a helper", "01_tensors", "tensors", "1.8",
      "def _mm(a, b):\n    return a @ b\ndef matmul(a, b):\n    return _mm(a, b)\n"),
     ("forbidden alias", "softmax through torch.nn.functional", "04_inplace", "inplace", "4.3",
      "import torch.nn.functional as _F\ndef softmax_layer(x, w):\n    return _F.softmax(torch.mm(x, w), dim=-1)\n"),

@@ -20,7 +20,7 @@ WRONG = [
      "def round_half_even(x):\n    return x.new_tensor([round(v) for v in x.reshape(-1).tolist()]).reshape(x.shape)\n",
      "not to use"),
     ("1.5", "% confused with fmod", "def py_remainder(a, b):\n    return torch.fmod(a, b)\n", "fmod"),
-    ("1.6", "matmul that only handles 2-D",
+    ("1.8", "matmul that only handles 2-D",
      "def matmul(a, b):\n    return (a.unsqueeze(-1) * b.unsqueeze(0)).sum(1)\n", ""),
     ("1.7", "norm ignoring keepdim",
      "_right = vector_norm\ndef vector_norm(x, ord=2, dim=None, keepdim=False):\n    return _right(x, ord, dim, False)\n",
@@ -29,9 +29,9 @@ WRONG = [
      "_right = vector_norm\ndef vector_norm(x, ord=2, dim=None, keepdim=False):\n"
      "    if ord == float('inf'):\n        dims = tuple(range(x.dim())) if dim is None else dim\n"
      "        return x.amax(dim=dims, keepdim=keepdim)\n    return _right(x, ord, dim, keepdim)\n", "max abs error"),
-    ("1.8", "gather along dim 0 whatever dim says",
+    ("1.9", "gather along dim 0 whatever dim says",
      "_right = gather\ndef gather(input, dim, index):\n    return _right(input, 0, index.clamp(max=input.shape[0] - 1))\n", ""),
-    ("1.9", "histc off by one at the top edge",
+    ("1.6", "histc off by one at the top edge",
      "_right = histc\ndef histc(input, bins=100, min=0, max=0):\n"
      "    if min != max:\n        input = input[input < max]\n    return _right(input, bins, min, max)\n", "top edge"),
     ("1.7", "ord 0 counts a nan as zero (abs() > 0 is False for nan)",
@@ -39,12 +39,12 @@ WRONG = [
      "    if ord == 0:\n        dims = tuple(range(x.dim())) if dim is None else dim\n"
      "        return (x.abs() > 0).sum(dim=dims, keepdim=keepdim).to(x.dtype)\n    return _right(x, ord, dim, keepdim)\n",
      "nan"),
-    ("1.8", "gather as a one-hot product summed over dim (inf·0 is nan, −0.0 + 0 is +0.0)",
+    ("1.9", "gather as a one-hot product summed over dim (inf·0 is nan, −0.0 + 0 is +0.0)",
      "def gather(input, dim, index):\n    dim = dim % index.dim()\n    src = input\n"
      "    for d in range(index.dim()):\n        if d != dim:\n            src = src.narrow(d, 0, index.shape[d])\n"
      "    onehot = (index.unsqueeze(-1) == torch.arange(src.shape[dim], device=index.device)).to(src.dtype)\n"
      "    return (src.movedim(dim, -1).unsqueeze(dim) * onehot).sum(-1)\n", "nan"),
-    ("1.9", "histc keeps nan: 'not outside' written as ~((x < min) | (x > max))",
+    ("1.6", "histc keeps nan: 'not outside' written as ~((x < min) | (x > max))",
      "def histc(input, bins=100, min=0, max=0):\n    lo, hi = float(min), float(max)\n"
      "    if lo == hi and input.numel() > 0:\n        lo, hi = input.min().item(), input.max().item()\n"
      "    if lo == hi:\n        lo, hi = lo - 1, hi + 1\n    inside = input[~((input < lo) | (input > hi))]\n"
@@ -67,7 +67,7 @@ RIGHT = [
      "    if ord == 2:\n        return (x * x).sum(dim=dims, keepdim=keepdim).sqrt()\n"
      "    if ord == 0:\n        return torch.ne(x, 0).to(x.dtype).sum(dim=dims, keepdim=keepdim)\n"
      "    return _right(x, ord, dim, keepdim)\n"),
-    ("1.8", "gather through flat positions (strides of a contiguous copy) and torch.take",
+    ("1.9", "gather through flat positions (strides of a contiguous copy) and torch.take",
      "def gather(input, dim, index):\n    dim = dim % index.dim()\n    src = input.contiguous()\n"
      "    flat = torch.zeros(index.shape, dtype=torch.long, device=index.device)\n"
      "    for d in range(index.dim()):\n        shape = [1] * index.dim()\n        shape[d] = index.shape[d]\n"

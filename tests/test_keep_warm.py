@@ -1,0 +1,89 @@
+"""A sandbox started ahead of need (engine.keep_warm, what a notebook kernel does after each check
+cell): it has seen no submission before its job, serves exactly one check, and is never reused;
+one that died or was started for other limits or another process is not used."""
+import os
+
+import pytest
+
+from autograder import engine, notebook, sandbox
+from tests.support import SECRET, lost, make_submission
+
+FLOOR_ROUNDING = """
+def round_half_even(x):
+    return torch.floor(x + 0.5)
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_spare_left():
+    engine.drop_spare()
+    yield
+    engine.drop_spare()
+
+
+def grade(lesson, submission, **kw):
+    """Grade without tests.support.grade's own keep_warm: these tests watch the spare themselves."""
+    result = engine.grade_submission(lesson, submission, secret=SECRET, **kw)
+    assert not result.grader_errors
+    return result
+
+
+def spare_runner():
+    assert engine._spare is not None and engine._spare[0] == os.getpid()
+    return engine._spare[1]
+
+
+def test_a_spare_serves_one_check_and_is_gone_after_it(tmp_path):
+    engine.keep_warm()
+    spare = spare_runner()
+    assert spare.alive()
+    assert not (spare.work / "in" / "submission").exists(), "a spare must not hold a submission before its job"
+
+    wrong = make_submission(tmp_path, {"tensors": FLOOR_ROUNDING}, name="wrong")
+    assert lost(grade("01_tensors", wrong, only={"1.4", "1.5"})) == {"1.4"}
+    assert engine._spare is None, "the spare was not used"
+    assert not spare.alive() and not spare.work.exists(), "the sandbox that ran student code must be gone"
+
+    # The next submission gets a fresh sandbox: nothing of the first one's code or files.
+    right = make_submission(tmp_path, name="right")
+    assert lost(grade("01_tensors", right, only={"1.4", "1.5"})) == set()
+
+
+def test_a_spare_that_died_is_not_used(tmp_path):
+    engine.keep_warm()
+    spare = spare_runner()
+    spare.process.kill("killed by the test")
+    spare.process.popen.wait()
+    assert lost(grade("01_tensors", make_submission(tmp_path), only={"1.4"})) == set()
+    assert not spare.work.exists()
+
+
+def test_a_spare_for_other_limits_is_not_used(tmp_path):
+    engine.keep_warm(limits=sandbox.Limits(memory_mb=1024))
+    spare = spare_runner()
+    assert lost(grade("01_tensors", make_submission(tmp_path), only={"1.4"})) == set()
+    assert not spare.work.exists() and not spare.alive()
+
+
+def test_a_forked_child_does_not_take_its_parents_spare(tmp_path):
+    engine.keep_warm()
+    spare = spare_runner()
+    engine._spare = (os.getpid() + 1, *engine._spare[1:])      # as a forked child sees it
+    assert engine._take_spare(sandbox.Limits(), None) is None
+    assert spare.alive(), "the child must leave its parent's spare alone"
+    spare.discard()
+
+
+def test_a_kernel_keeps_one_sandbox_warm_and_a_script_does_not(monkeypatch):
+    monkeypatch.setattr(notebook, "_ipython", lambda: None)
+    notebook._keep_warm()
+    assert engine._spare is None
+    monkeypatch.setattr(notebook, "_ipython", lambda: object())
+    monkeypatch.setenv("COURSE_KEEP_WARM", "0")
+    notebook._keep_warm()
+    assert engine._spare is None
+    monkeypatch.delenv("COURSE_KEEP_WARM")
+    notebook._keep_warm()
+    first = spare_runner()
+    notebook._keep_warm()
+    assert spare_runner() is first, "one spare at a time"
