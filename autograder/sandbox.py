@@ -160,8 +160,7 @@ class _UidPool:
 
     def __init__(self, size: int = 1000):
         base = 2_000_000_000 + (os.getpid() % 100_000) * size   # apart from other grader processes
-        self.uids = range(base, base + size)
-        self._free = list(self.uids)
+        self._free = list(range(base, base + size))
         self._lock = threading.Lock()
 
     def take(self) -> int:

@@ -19,8 +19,6 @@ from autograder import grade as batch  # noqa: E402
 from autograder.results import CheckResult, GraderFault, LessonResult  # noqa: E402
 from tests import faults  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("cluster")     # its module fixture is built once, on one worker
-
 LESSON = faults.LESSON
 WRONG = """
     _right = tensor_summary

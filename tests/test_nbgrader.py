@@ -19,8 +19,6 @@ from autograder import checks, release
 from tests import faults
 from tests.support import ROOT
 
-pytestmark = pytest.mark.xdist_group("nbgrader")     # its module fixture is built once, on one worker
-
 LESSON = "00_basics"
 POINTS = {c.id: c.points for c in checks.load(LESSON).CHECKS}
 MAX = sum(POINTS.values())

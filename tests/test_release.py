@@ -10,8 +10,6 @@ import pytest
 from autograder import release
 from tests.support import ROOT
 
-pytestmark = pytest.mark.xdist_group("release")     # its module fixture is built once, on one worker
-
 
 @pytest.fixture(scope="module")
 def edition(tmp_path_factory):
