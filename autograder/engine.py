@@ -113,7 +113,8 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     lesson = lessons.resolve(lesson)
     submission = Path(submission)
     limits = limits or sandbox.Limits()
-    runner = _take_spare(limits, devices) or _fresh_runner(limits, devices)   # its torch import overlaps ours
+    runner = (_take_spare(limits, devices)          # its torch import overlaps ours
+              or _fresh_runner(limits, devices, lessons.sandbox_preload(lesson)))
     try:
         warnings = copy_submission(submission, runner.work / "in" / "submission", lesson)
         import torch  # noqa: F401  (deliberately after the runner started: so is everything that imports it)
@@ -140,14 +141,14 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     return LessonResult(lesson, results, warnings)
 
 
-def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None) -> _Runner:
+def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None, preload: tuple[str, ...] = ()) -> _Runner:
     """A runner in a new private work folder, started now; it waits for its job (and the submission)."""
     work = Path(tempfile.mkdtemp(prefix="course-check-"))
     os.chmod(work, 0o700)
     (work / "in" / "runner").mkdir(parents=True)       # what the sandbox sees, read-only
     for path in (Path(__file__).parent / "sandboxed").glob("*.py"):   # the runner, probes and fixtures
         shutil.copyfile(path, work / "in" / "runner" / path.name)
-    runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices)
+    runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices, preload=preload)
     try:
         runner.start()
     except BaseException:
@@ -164,14 +165,16 @@ _spare: tuple[int, _Runner, sandbox.Limits, list[str] | None] | None = None
 _spare_lock = threading.Lock()
 
 
-def keep_warm(*, limits: sandbox.Limits | None = None, devices: list[str] | None = None) -> None:
-    """Start the runner the next grade_submission (same limits and devices) of this process will use."""
+def keep_warm(*, limits: sandbox.Limits | None = None, devices: list[str] | None = None,
+              lesson: str | None = None) -> None:
+    """Start the runner the next grade_submission (same limits and devices) of this process will use,
+    with what `lesson` would import ahead of need (any lesson may still use it)."""
     global _spare
     limits = limits or sandbox.Limits()
     with _spare_lock:
         if _spare is not None and _spare[0] == os.getpid() and _spare[1].alive():
             return
-        _spare = (os.getpid(), _fresh_runner(limits, devices), limits, devices)
+        _spare = (os.getpid(), _fresh_runner(limits, devices, lessons.sandbox_preload(lesson)), limits, devices)
 
 
 def _take_spare(limits: sandbox.Limits, devices: list[str] | None) -> _Runner | None:
@@ -229,8 +232,8 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
 class _Runner:
     """The sandboxed runner process(es) for one submission, restarted after a crash or a hang."""
 
-    def __init__(self, work: Path, limits, cuda: bool):
-        self.work, self.limits, self.cuda = work, limits, cuda
+    def __init__(self, work: Path, limits, cuda: bool, preload: tuple[str, ...] = ()):
+        self.work, self.limits, self.cuda, self.preload = work, limits, cuda, preload
         self.process = None
         self.attempt = 0
         self.results: dict[str, bytes] = {}
@@ -239,8 +242,8 @@ class _Runner:
     def start(self):
         inner_work = sandbox.SANDBOX_ROOT if sandbox.isolation().kind == "bubblewrap" else str(self.work)
         try:
-            self.process = sandbox.start(self.work, "runner/runner.py", [inner_work], limits=self.limits,
-                                         cuda=self.cuda)
+            self.process = sandbox.start(self.work, "runner/runner.py", [inner_work, ",".join(self.preload)],
+                                         limits=self.limits, cuda=self.cuda)
         except OSError as e:
             raise GraderFault(f"the sandbox could not be started: {e}") from e
 

@@ -64,7 +64,7 @@ def show(obj) -> None:
     display(obj)
 
 
-def _keep_warm() -> None:
+def _keep_warm(lesson: str | None = None) -> None:
     """In a kernel, start the sandbox the next check cell will use, so that it does not wait for
     Python and torch to start (engine.keep_warm; it holds ~200 MB while it waits). Outside a kernel (a
     script, the tests), or with COURSE_KEEP_WARM=0, do nothing."""
@@ -72,7 +72,7 @@ def _keep_warm() -> None:
         return
     from autograder import engine
     try:
-        engine.keep_warm()
+        engine.keep_warm(lesson=lesson or Path.cwd().name)      # a kernel runs in its lesson's folder
     except Exception:        # a sandbox that cannot start is reported by the check that needs it
         pass
 
@@ -85,7 +85,7 @@ def check(lesson: str, *exercises: str, hidden: bool = False) -> None:
     result.warnings.extend(unsaved_answers(lesson, result))
     extra = 0.0 if hidden else sum(checks.hidden_points(lesson).get(e, 0.0) for e in exercises)
     show(CheckReport(result, extra))
-    _keep_warm()
+    _keep_warm(lesson)
     failed = [c.id for c in result.checks if c.points < c.max]
     if failed:
         raise NotPassingYet(", ".join(failed))

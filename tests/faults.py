@@ -24,7 +24,10 @@ SOURCE_NOTEBOOK = ROOT / "lessons" / LESSON / f"{LESSON}.ipynb"
 def submit(submitted: Path, student: str, notebook: Path | None = SOURCE_NOTEBOOK, package: str = "solution",
            append: str = "", extra_cells=()) -> Path:
     """submitted/<student>/00_basics/ with course_pkg (solution or blank, `append` added to basics.py)
-    and the notebook (with `extra_cells` inserted after its setup cell)."""
+    and the notebook (with `extra_cells` inserted after its setup cell).
+
+    With extra cells, the answer cell computes its value: an answer only written down is read without
+    running the cells before it, and these faults are about running them."""
     folder = submitted / student / LESSON
     folder.mkdir(parents=True)
     if package == "solution":
@@ -38,6 +41,10 @@ def submit(submitted: Path, student: str, notebook: Path | None = SOURCE_NOTEBOO
         nb = nbformat.read(notebook, as_version=4)
         for i, source in enumerate(extra_cells):
             nb.cells.insert(2 + i, new_code_cell(textwrap.dedent(source)))
+        if extra_cells:
+            answer = next(c for c in nb.cells
+                          if c.metadata.get("nbgrader", {}).get("grade_id") == "answer_default_device")
+            answer.source = 'answer_default_device = "c" + "pu"\n'
         nbformat.write(nb, folder / f"{LESSON}.ipynb")
     return folder
 

@@ -40,7 +40,7 @@ def grade(lesson: str, submission: Path, hidden: bool = True, **kw) -> engine.Le
     result = engine.grade_submission(lesson, submission, hidden=hidden, secret=SECRET, **kw)
     # The next grading's sandbox boots while this test goes on judging (what a notebook kernel does
     # between check cells): a fresh runner either way, and tests/conftest.py drops it between modules.
-    engine.keep_warm(limits=kw.get("limits"), devices=kw.get("devices"))
+    engine.keep_warm(limits=kw.get("limits"), devices=kw.get("devices"), lesson=lesson)
     assert not result.grader_errors, messages(result)
     return result
 

@@ -118,3 +118,33 @@ def test_a_notebook_is_needed_for_answer_checks(tmp_path):
     assert result.score == 0 and all(c.points == 0 for c in result.checks), messages(result)
 
 
+
+
+def _insert_before(nb_path, grade_id, source):
+    nb = json.loads(nb_path.read_text())
+    at = next(i for i, c in enumerate(nb["cells"])
+              if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+                            "execution_count": None})
+    nb_path.write_text(json.dumps(nb))
+
+
+@pytest.mark.parametrize("answer,earned", [('answer_default_device = "cpu"\n', True),
+                                           ('answer_default_device = "c" + "pu"\n', False)])
+def test_an_answer_written_down_is_read_without_running_the_cells_before_it(tmp_path, answer, earned):
+    # A cell before the answer ends the process. An answer cell that only writes a value down binds it
+    # whatever came before, so it is read as written; one that computes its value needs that run.
+    sub = submission(tmp_path, "00_basics", {"answer_default_device": answer})
+    _insert_before(sub / "00_basics.ipynb", "answer_default_device", "import os\nos._exit(0)\n")
+    result = grade_answers("00_basics", sub)
+    assert lost(result) == (set() if earned else {"0.a"}), messages(result)
+
+
+def test_a_notebook_that_changes_torchs_defaults_is_run(tmp_path):
+    # Under float64 as the default, torch.tensor([2., 4., 6.]) is float64: the answer must be read as
+    # the notebook binds it, not as a fresh interpreter would evaluate the literal.
+    sub = submission(tmp_path, "02_autograd",
+                     {"answer_x1_grad": "answer_x1_grad = torch.tensor([2., 4., 6.])\n"})
+    _insert_before(sub / "02_autograd.ipynb", "answer_x1_grad", "torch.set_default_dtype(torch.float64)\n")
+    result = grade_answers("02_autograd", sub)
+    assert "2.a" not in lost(result), messages(result)

@@ -3,6 +3,8 @@ outputs; each check cell's points equal the points of the checks it names; each 
 checked right after its answer cell."""
 import json
 import time
+import warnings
+from datetime import datetime
 
 import nbformat
 import pytest
@@ -68,3 +70,23 @@ def test_notebook_runs_top_to_bottom(lesson, tmp_path):
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors[0]
     print(f"{lesson}: {elapsed:.1f} s")
+    if elapsed > NOTEBOOK_GOAL_S:
+        # Not a failure (a loaded CI machine is not a defect), but the log must say where the time went.
+        warnings.warn(f"{lesson} ran top to bottom in {elapsed:.0f} s, past the {NOTEBOOK_GOAL_S} s goal; "
+                      f"slowest cells: {slowest_cells(nb)}")
+
+
+NOTEBOOK_GOAL_S = 60
+
+
+def slowest_cells(nb, n=3) -> str:
+    """'cell 12 (4.1 s: check("07_optim", "7.1")…), …' from the timings nbclient records."""
+    timed = []
+    for i, cell in enumerate(nb.cells):
+        ex = cell.get("metadata", {}).get("execution", {})
+        start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            timed.append((seconds, i, cell.source.splitlines()[0][:40] if cell.source else ""))
+    return ", ".join(f"cell {i} ({s:.1f} s: {first}…)" for s, i, first in sorted(timed, reverse=True)[:n])

@@ -323,12 +323,78 @@ def _start_notebook(path):
     return _NOTEBOOK[path]
 
 
+# An answer cell that only writes down a value (`answer = [16, 16, 16, 2]`, `answer = torch.tensor(8.)`)
+# binds the same value whatever the cells before it did, so it is read without running them: no
+# IPython, no training run, for a check cell that asks about one prediction.
+_TENSOR_MAKERS = {"tensor", "full", "zeros", "ones", "arange"}
+
+
+def _written_down(node, torch_calls):
+    """Whether an expression is made of literals only (and, if torch_calls, of torch.tensor(...)-like
+    calls on literals with torch dtypes as keywords)."""
+    import ast
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return all(_written_down(e, torch_calls) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _written_down(k, torch_calls) and _written_down(v, torch_calls)
+                   for k, v in zip(node.keys, node.values))
+    if torch_calls and isinstance(node, ast.Attribute):      # torch.float64 as a dtype= keyword
+        return (isinstance(node.value, ast.Name) and node.value.id == "torch"
+                and isinstance(getattr(torch, node.attr, None), DTYPE))
+    if torch_calls and isinstance(node, ast.Call):
+        f = node.func
+        return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "torch"
+                and f.attr in _TENSOR_MAKERS
+                and all(_written_down(a, torch_calls) and not isinstance(a, ast.Attribute) for a in node.args)
+                and all(k.arg in ("dtype", "requires_grad") and _written_down(k.value, torch_calls)
+                        for k in node.keywords))
+    return False
+
+
+def _answer_as_written(path, name):
+    """The value the answer cell of `name` writes down, as (value,); None when the cell computes it,
+    or when the notebook changes torch's defaults (a float literal's dtype then depends on them)."""
+    import ast
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            cells = json.load(f).get("cells", [])
+        sources = ["".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                   for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
+        cell = next(c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"
+                    and ((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id") == name)
+        source = cell.get("source", "")
+        tree = ast.parse("".join(source) if isinstance(source, list) else str(source))
+    except Exception:
+        return None
+    if not (len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)
+            and [type(t) for t in tree.body[0].targets] == [ast.Name] and tree.body[0].targets[0].id == name):
+        return None
+    value = tree.body[0].value
+    torch_calls = not any("set_default_" in s for s in sources)
+    if not _written_down(value, torch_calls):
+        return None
+    try:      # the expression names nothing but torch (checked above)
+        return (eval(compile(ast.Expression(value), "<answer>", "eval"), {"torch": torch}),)
+    except Exception:
+        return None       # running the notebook reports it as that cell's error
+
+
 def notebook_answer(ctx, notebook, name):
-    """Run the submitted notebook up to the answer cell of `name`; record the value it bound."""
+    """Record the value the submitted notebook's answer cell of `name` binds: the one it writes down,
+    or the one it computes when the notebook runs up to it."""
     record_ = record                  # bound before the notebook's code runs
     path = os.path.join(ctx.submission, notebook)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"the submission has no {notebook}")
+    if path not in _NOTEBOOK:         # once the notebook has run, its cells might have changed torch
+        written = _answer_as_written(path, name)
+        if written is not None:
+            return {"value": record_(written[0])}
     namespace, errors = _run_notebook(path, until=name)
     if name not in namespace:
         own = [e for e in errors if e.startswith(f"cell {_answer_cell(path, name)}:")]

@@ -4,10 +4,10 @@ Nothing here is secret and nothing it writes is believed: the trusted judge re-v
 result and recomputes every reference. This file and `probes.py` are copied into the sandbox's work
 folder; they import nothing from `autograder` (the instructor's tree is not visible in here).
 
-Arguments: CHANNEL_FD UID WORK. Protocol:
+Arguments: CHANNEL_FD UID WORK [PRELOAD]. Protocol:
   0. if UID is given (the grader runs as root), become that unprivileged uid before anything else;
-  1. import torch and the probes (the slow part) while the trusted side prepares the job, or before
-     anyone knows whose job it will be (a runner started ahead of need);
+  1. import torch, the probes and PRELOAD (comma-separated modules: the slow part) while the trusted
+     side prepares the job, or before anyone knows whose job it will be (a runner started ahead of need);
   2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway); copy
      WORK/in/submission to WORK/submission (writable, size-capped);
   3. on the channel: "ready", then per case "start KEY", "result KEY LENGTH" + the torch.save bytes
@@ -133,6 +133,8 @@ def warm_up():
     for name in sorted(os.listdir(os.path.dirname(os.path.abspath(__file__)))):
         if name.startswith("probes_") and name.endswith(".py"):
             importlib.import_module(name[:-3])    # the whole probe layer loads before "ready"
+    for name in filter(None, (sys.argv[4] if len(sys.argv) > 4 else "").split(",")):
+        importlib.import_module(name)
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
     config = Config()

@@ -34,6 +34,13 @@ WRONG = [
      "            old = flat[i].item()\n            flat[i] = old + eps\n            up = float(f(flat.view(x.shape)))\n"
      "            flat[i] = old - eps\n            down = float(f(flat.view(x.shape)))\n            flat[i] = old\n"
      "            grad[i] = (up - down) / (2 * eps)\n    return grad.view(*x.shape)\n", "view"),
+    # The instructor's own first solution: clone() keeps a transposed x's strides, so view(-1) refuses.
+    ("2.2", "numerical_grad flattens a clone with view(-1): a non-contiguous x cannot be viewed flat",
+     "def numerical_grad(f, x, eps=1e-6):\n    x64 = x.detach().to(torch.float64).clone()\n"
+     "    grad = torch.zeros_like(x64)\n    flat, gflat = x64.view(-1), grad.view(-1)\n    with torch.no_grad():\n"
+     "        for i in range(flat.numel()):\n            old = flat[i].item()\n            flat[i] = old + eps\n"
+     "            up = float(f(x64))\n            flat[i] = old - eps\n            down = float(f(x64))\n"
+     "            flat[i] = old\n            gflat[i] = (up - down) / (2 * eps)\n    return grad\n", "view"),
     ("2.3", "vjp ignores v",
      "def vjp(func, inputs, v):\n    x = inputs.detach().requires_grad_()\n    y = func(x)\n"
      "    (g,) = torch.autograd.grad(y.sum(), x)\n    return y.detach(), g\n", "v = ones"),
