@@ -6,6 +6,9 @@ tensors and plain data (a function cannot cross the process boundary: fixtures a
 
 `observe` is the one observation of autograd behaviour every lesson shares; a lesson adds a probe
 module (`probes_<lesson>.py`) only for a genuinely new kind of observation.
+
+Long because the notebook-answer probes (running a submitted notebook, and reading an answer that is
+only written down) live here too: every lesson with predictions uses them.
 """
 import os
 import signal
