@@ -328,7 +328,7 @@ def _start_notebook(path):
 
 # An answer cell that only writes down a value (`answer = [16, 16, 16, 2]`, `answer = torch.tensor(8.)`)
 # binds the same value whatever the cells before it did, so it is read without running them: no
-# IPython, no training run, for a check cell that asks about one prediction.
+# notebook run (its training runs, its figures) for a check cell that asks about one prediction.
 _TENSOR_MAKERS = {"tensor", "full", "zeros", "ones", "arange"}
 
 
