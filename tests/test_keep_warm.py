@@ -87,3 +87,27 @@ def test_a_kernel_keeps_one_sandbox_warm_and_a_script_does_not(monkeypatch):
     first = spare_runner()
     notebook._keep_warm()
     assert spare_runner() is first, "one spare at a time"
+
+
+# Imported by the probes with the student's module, before any case runs; the exit code makes the
+# runner's death message carry this line back.
+REPORT_PRELOAD = """
+import os as _os, sys as _sys
+print("torch._dynamo was imported before the job:", "torch._dynamo" in _sys.modules, flush=True)
+_os._exit(3)
+"""
+
+
+@pytest.mark.parametrize("lesson,module,exercise,preloaded", [("06_modules", "modules", "6.1", True),
+                                                              ("01_tensors", "tensors", "1.1", False)])
+@pytest.mark.parametrize("warm", [True, False], ids=["spare", "fresh"])
+def test_a_lesson_that_steps_optimizers_gets_torch_dynamo_imported_ahead_of_need(tmp_path, lesson, module,
+                                                                                 exercise, preloaded, warm):
+    """torch.optim imports torch._dynamo on first use (~2.5 s): from lesson 06 on, the sandbox has it
+    before its job arrives, whether started ahead of need for that lesson or with the job; lessons
+    that step no optimizer do not pay for it."""
+    if warm:
+        engine.keep_warm(lesson=lesson)
+    result = grade(lesson, make_submission(tmp_path, {module: REPORT_PRELOAD}), only={exercise})
+    said = [c.message for c in result.checks if "was imported before the job" in c.message]
+    assert said and all(f"before the job: {preloaded}" in m for m in said), [c.message for c in result.checks]
