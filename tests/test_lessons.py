@@ -7,7 +7,8 @@ import torch
 
 from autograder import checks
 from tests.banks import LESSONS
-from tests.support import exercise_checks, exercise_ids, grade, lost, make_submission, messages, student_submission
+from tests.support import (exercise_checks, exercise_ids, grade, grade_with_its_neighbours, lost, make_submission,
+                           messages, student_submission)
 
 DEVICES = {"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"}
 NAMES = [bank.LESSON for bank in LESSONS]
@@ -39,8 +40,8 @@ WRONG = [(bank, *row[:4], tuple(row[4]) if len(row) > 4 else ()) for bank in LES
 
 @pytest.mark.parametrize("bank,exercise,what,source,keyword,users", WRONG,
                          ids=[f"{bank.LESSON}: {what}" for bank, _, what, *_ in WRONG])
-def test_wrong_answer_loses_exactly_its_exercise(tmp_path, bank, exercise, what, source, keyword, users):
-    result = grade(bank.LESSON, make_submission(tmp_path, {bank.MODULE: source}))
+def test_wrong_answer_loses_exactly_its_exercise(request, bank, exercise, what, source, keyword, users):
+    result = grade_with_its_neighbours(request, lambda bank, source, **_: (bank.LESSON, {bank.MODULE: source}))
     expected = set().union(*(exercise_ids(result, e) for e in (exercise, *users)))
     assert lost(result) == expected, messages(result)
     public = next(c for c in result.checks if c.id == exercise)
