@@ -126,7 +126,8 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         except ModuleNotFoundError as e:
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
         checks = [c for c in module.CHECKS if (hidden or not c.hidden) and (only is None or c.id in only)]
-        planned, unbuildable = _plan(lesson, checks, devices, secret)
+        with _TRUSTED_TORCH:
+            planned, unbuildable = _plan(lesson, checks, devices, secret)
         verdicts = runner.run(planned)
     finally:
         runner.discard()
@@ -196,6 +197,12 @@ def drop_spare() -> None:
     spare = _take_spare(sandbox.Limits(), None)
     if spare is not None:
         spare.discard()
+
+
+# The references the trusted side builds and replays use torch's global state (torch.manual_seed
+# before a model is made, the default dtype): gradings in threads of one process (`course grade
+# --jobs 2`, a Dask worker's threads) take turns at it, while their sandboxes run side by side.
+_TRUSTED_TORCH = threading.RLock()
 
 
 def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
@@ -298,7 +305,8 @@ class _Runner:
                 if p.key in verdicts:
                     continue
                 if outcome is not None:
-                    verdicts[p.key] = judging.judge(p.check, p.case, outcome)
+                    with _TRUSTED_TORCH:
+                        verdicts[p.key] = judging.judge(p.check, p.case, outcome)
                     finished += 1
                 elif p.key == running:
                     verdicts[p.key] = CaseVerdict("error", Failure(self._death_message()), p.case.shown)
@@ -333,7 +341,7 @@ class _Runner:
                     events = channel.feed(proc.read(0 if done else 0.01))
                 except ProtocolError as e:
                     proc.kill(str(e))
-                    events = []
+                    events = e.events
                 for event in events:
                     if event[0] == "ready":
                         ready = True

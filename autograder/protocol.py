@@ -16,7 +16,14 @@ MAX_LINE = 300
 
 
 class ProtocolError(Exception):
-    """The runner's channel carried something that is not the protocol (student code wrote to it)."""
+    """The runner's channel carried something that is not the protocol (student code wrote to it).
+
+    `events` are the frames that came before it in the same read: a busy reader gets "ready" and the
+    student's forged frame in one chunk, and "ready" still happened (no student code ran before it)."""
+
+    def __init__(self, message: str, events: list[tuple] | None = None):
+        super().__init__(message)
+        self.events = events or []
 
 
 class Channel:
@@ -38,6 +45,13 @@ class Channel:
             raise ProtocolError(f"sent more than {MAX_CHANNEL_BYTES >> 20} MB of results")
         self.buffer += data
         events = []
+        try:
+            return self._parse(events)
+        except ProtocolError as e:
+            e.events = events
+            raise
+
+    def _parse(self, events: list[tuple]) -> list[tuple]:
         while True:
             end = self.buffer.find(b"\n", 0, MAX_LINE)
             if end < 0:

@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from autograder import engine, grade as batch, report, sandbox
+from autograder.protocol import Channel, ProtocolError
+from tests.banks.attacks import FORGE_FRAME
 from tests.support import ROOT, SECRET, add_notebook, grade, lost, make_submission, messages, student_submission
 
 LESSON = "01_tensors"
@@ -177,6 +179,31 @@ GARBAGE_ON_CHANNEL = """
 def test_writing_to_the_grader_channel_gains_nothing(tmp_path, source):
     result = grade(LESSON, hostile(tmp_path, source, base_blank=True))
     assert package_score(result) == 0, messages(result)
+
+
+def test_frames_before_a_forged_one_still_count():
+    """A busy grader reads the runner's "ready" and the student's forged frames in one chunk: "ready"
+    (sent before any student code ran) still counts, or a student could pass for a broken sandbox and
+    stop the whole class's batch."""
+    channel = Channel()
+    with pytest.raises(ProtocolError) as raised:
+        channel.feed(b"ready\nstart c0\nresult c0 1\nXdone c0\nresult c0 1\nX")
+    assert raised.value.events == [("ready",), ("start", "c0"), ("result", "c0", b"X"), ("done", "c0")]
+
+
+def test_a_forged_frame_read_in_one_chunk_with_ready_costs_only_its_exercise(tmp_path, monkeypatch):
+    """The engine side of the test above: a reader that holds the runner's bytes back until two cases
+    say done gets "ready", the forgery and the real result together, as a grader busy with another
+    student can."""
+    real_read, held = sandbox.Process.read, {}
+
+    def slow_read(self, timeout_s):
+        held[id(self)] = held.get(id(self), b"") + real_read(self, timeout_s)
+        return held.pop(id(self)) if held[id(self)].count(b"done c") >= 2 or self.popen.poll() is not None else b""
+
+    monkeypatch.setattr(sandbox.Process, "read", slow_read)
+    result = grade(LESSON, make_submission(tmp_path, {"tensors": FORGE_FRAME.format(then="")}), only={"1.4"})
+    assert lost(result) == {"1.4"}, messages(result)
 
 
 def test_garbage_on_the_channel_is_reported(tmp_path):

@@ -2,12 +2,14 @@
 device, the released student edition scores zero, and every realistic wrong answer in the lesson's
 table (tests/banks/<module>.py) loses exactly the points of its own exercise, with a message that
 names the mistake."""
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
-from autograder import checks
+from autograder import checks, engine
 from tests.banks import LESSONS
-from tests.support import (exercise_checks, exercise_ids, grade, grade_with_its_neighbours, lost, make_submission,
+from tests.support import (SECRET, exercise_checks, exercise_ids, grade, grade_with_its_neighbours, lost, make_submission,
                            messages, student_submission)
 
 DEVICES = {"cpu", "cuda"} if torch.cuda.is_available() else {"cpu"}
@@ -46,3 +48,15 @@ def test_wrong_answer_loses_exactly_its_exercise(request, bank, exercise, what, 
     assert lost(result) == expected, messages(result)
     public = next(c for c in result.checks if c.id == exercise)
     assert keyword in public.message, public.message
+
+
+@pytest.mark.parametrize("lesson", ["06_modules", "08_training"])
+def test_gradings_in_two_threads_judge_as_one_at_a_time(tmp_path, lesson):
+    """`course grade --jobs 2` grades two students at once in threads of one process, and the trusted
+    side's references seed torch's global RNG before they build a model: without taking turns, one
+    grading's seed lands in the other's reference and a right answer loses points."""
+    subs = [make_submission(tmp_path, name=f"student{i}") for i in range(4)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda s: engine.grade_submission(lesson, s, hidden=True, secret=SECRET), subs))
+    for result in results:
+        assert not lost(result), messages(result)
