@@ -294,7 +294,10 @@ class Process:
             self.kill(f"ran past the time limit of {self.limits.wall_s:.0f} s")
         elif now - self._memory_read_at > MEMORY_POLL_S:
             self._memory_read_at = now
-            if tree_memory_mb(self.popen.pid) > self.limits.memory_mb:
+            # Resident sets summed bound the proportional size from above and cost a fraction of it
+            # to read (smaps_rollup walks every mapping of a torch process): most polls stop there.
+            if (tree_memory_mb(self.popen.pid, proportional=False) > self.limits.memory_mb
+                    and tree_memory_mb(self.popen.pid) > self.limits.memory_mb):
                 self.kill(f"used more than {self.limits.memory_mb} MB of memory")
 
     def read(self, timeout_s: float) -> bytes:
