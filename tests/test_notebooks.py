@@ -4,7 +4,7 @@ checked right after its answer cell."""
 import json
 import time
 import warnings
-from datetime import datetime
+from datetime import datetime, timezone
 
 import nbformat
 import pytest
@@ -63,17 +63,17 @@ def test_each_prediction_is_checked_before_it_is_revealed(lesson):
 def test_notebook_runs_top_to_bottom(lesson, tmp_path):
     path = ROOT / "lessons" / lesson / f"{lesson}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
+    start, began = time.perf_counter(), datetime.now(timezone.utc)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    elapsed = time.perf_counter() - start
+    elapsed, ended = time.perf_counter() - start, datetime.now(timezone.utc)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors[0]
     print(f"{lesson}: {elapsed:.1f} s")
     if elapsed > NOTEBOOK_GOAL_S:
         # Not a failure (a loaded CI machine is not a defect), but the log must say where the time went.
         warnings.warn(f"{lesson} ran top to bottom in {elapsed:.0f} s, past the {NOTEBOOK_GOAL_S} s goal; "
-                      f"slowest cells: {slowest_cells(nb)}")
+                      f"slowest cells: {slowest_cells(nb)}; outside the cells: {gaps(nb, began, ended)}")
 
 
 NOTEBOOK_GOAL_S = 60
@@ -90,3 +90,21 @@ def slowest_cells(nb, n=3) -> str:
                        - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
             timed.append((seconds, i, cell.source.splitlines()[0][:40] if cell.source else ""))
     return ", ".join(f"cell {i} ({s:.1f} s: {first}…)" for s, i, first in sorted(timed, reverse=True)[:n])
+
+
+def gaps(nb, began, ended) -> str:
+    """Where time went outside the cells: before the first (the kernel's start), the longest wait
+    between two cells, and after the last (the kernel's shutdown)."""
+    spans = []
+    for i, cell in enumerate(nb.cells):
+        ex = cell.get("metadata", {}).get("execution", {})
+        start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if start and end:
+            spans.append((i, datetime.fromisoformat(start.replace("Z", "+00:00")),
+                          datetime.fromisoformat(end.replace("Z", "+00:00"))))
+    if not spans:
+        return "no cell timings"
+    between = max(((b[1] - a[2]).total_seconds(), a[0], b[0]) for a, b in zip(spans, spans[1:])) if len(spans) > 1 else (0, 0, 0)
+    return (f"{(spans[0][1] - began).total_seconds():.1f} s before cell {spans[0][0]}, "
+            f"{between[0]:.1f} s between cells {between[1]} and {between[2]}, "
+            f"{(ended - spans[-1][2]).total_seconds():.1f} s after cell {spans[-1][0]}")
