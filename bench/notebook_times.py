@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import PatientClient  # noqa: E402  (nbclient, with replies polled a second at a time)
 
 
-class TimedClient(NotebookClient):
+class TimedClient(PatientClient):
     """Records each code cell's wall time (nbclient's own timing metadata is optional)."""
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):

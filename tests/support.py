@@ -1,10 +1,14 @@
 """Helpers for the project's tests: build submissions from the instructor edition plus a change."""
 from __future__ import annotations
 
+import queue
 import shutil
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from nbclient import NotebookClient
 
 from autograder import checks, engine
 
@@ -72,6 +76,30 @@ def grade_with_its_neighbours(request, submission_of) -> engine.LessonResult:
     result = rows.pop(me).result()
     assert not result.grader_errors, messages(result)
     return result
+
+
+class PatientClient(NotebookClient):
+    """nbclient waits for a cell's reply with one poll as long as the cell's time limit, and pyzmq's
+    asyncio poller can miss the wake-up: after lesson 07's widget cell, the reply sat there for the
+    whole 300 s until the poll timed out and found it (the notebook took 320 s instead of 20). Polling
+    a second at a time bounds that loss to a second; a cell still gets its whole time limit."""
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        get_msg = kc.shell_channel.get_msg
+
+        async def get_msg_a_second_at_a_time(timeout=None):
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                step = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                try:
+                    return await get_msg(timeout=step)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+        kc.shell_channel.get_msg = get_msg_a_second_at_a_time
+        return kc
 
 
 def lost(result: engine.LessonResult) -> set[str]:

@@ -8,10 +8,9 @@ from datetime import datetime, timezone
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from autograder import checks, nbgrader_plugin, release
-from tests.support import ROOT
+from tests.support import ROOT, PatientClient
 
 LESSONS = release.lesson_ids()
 
@@ -64,7 +63,7 @@ def test_notebook_runs_top_to_bottom(lesson, tmp_path):
     path = ROOT / "lessons" / lesson / f"{lesson}.ipynb"
     nb = nbformat.read(path, as_version=4)
     start, began = time.perf_counter(), datetime.now(timezone.utc)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    PatientClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     elapsed, ended = time.perf_counter() - start, datetime.now(timezone.utc)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]

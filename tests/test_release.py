@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from autograder import release
-from tests.support import ROOT
+from tests.support import ROOT, PatientClient
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +95,9 @@ def test_strip_solutions_rejects_unbalanced_markers():
 @pytest.mark.parametrize("lesson", release.lesson_ids())
 def test_released_notebook_runs_up_to_its_first_exercise(edition, lesson):
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     nb = nbformat.read(edition / lesson / f"{lesson}.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+    client = PatientClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(edition / lesson)}})
     ran = 0
     with client.setup_kernel():
