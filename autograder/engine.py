@@ -175,7 +175,9 @@ def keep_warm(*, limits: sandbox.Limits | None = None, devices: list[str] | None
     with _spare_lock:
         if _spare is not None and _spare[0] == os.getpid() and _spare[1].alive():
             return
-        _spare = (os.getpid(), _fresh_runner(limits, devices, lessons.sandbox_preload(lesson)), limits, devices)
+        # IPython too: a check cell whose answer must run the notebook should not wait for its import.
+        preload = (*lessons.sandbox_preload(lesson), "IPython.core.interactiveshell")
+        _spare = (os.getpid(), _fresh_runner(limits, devices, preload), limits, devices)
 
 
 def _take_spare(limits: sandbox.Limits, devices: list[str] | None) -> _Runner | None:

@@ -41,14 +41,20 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     course_root = Path(course_root or submitted.parent)
     secret = grading_secret(course_root)
     folders = students_of(submitted, lesson)
-    results = _grade_all(lesson, folders, secret, jobs, progress, cluster)
-    broken = [(s, c) for s, r in results.items() for c in r.grader_errors]
-    if broken:
-        raise GraderFault("the grader could not judge " + "; ".join(
-            f"{s}'s {c.id} ({c.message[:200]})" for s, c in broken[:5]) + ". No grades were written")
-    if gradebook and nbgrader_gradebook.is_course(course_root, submitted, lesson):
-        for student, problem in nbgrader_gradebook.record(course_root, lesson, results).items():
-            results[student].warnings.append(f"nbgrader could not record this submission: {problem}")
+    staged = (nbgrader_gradebook.StagedGradebook(course_root, lesson)
+              if gradebook and nbgrader_gradebook.is_course(course_root, submitted, lesson) else None)
+    try:
+        results = _grade_all(lesson, folders, secret, jobs, progress, cluster, staged.add if staged else None)
+        broken = [(s, c) for s, r in results.items() for c in r.grader_errors]
+        if broken:
+            raise GraderFault("the grader could not judge " + "; ".join(
+                f"{s}'s {c.id} ({c.message[:200]})" for s, c in broken[:5]) + ". No grades were written")
+        if staged:
+            for student, problem in staged.commit(results).items():
+                results[student].warnings.append(f"nbgrader could not record this submission: {problem}")
+    finally:
+        if staged:
+            staged.discard()
     out.mkdir(parents=True, exist_ok=True)
     report.write_csv(out / "grades.csv", lesson, results)
     report.write_charts(out, lesson, results)
@@ -59,9 +65,10 @@ def grade_class(lesson: str, submitted: Path, out: Path, jobs: int = 2, progress
     return results
 
 
-def _grade_all(lesson, folders, secret, jobs, progress, cluster=None) -> dict[str, LessonResult]:
+def _grade_all(lesson, folders, secret, jobs, progress, cluster=None, on_result=None) -> dict[str, LessonResult]:
     """Every student's result, in the order of `folders`, from this machine's pool or a Dask cluster
-    (autograder/cluster.py); either stops at the first grader fault."""
+    (autograder/cluster.py); either stops at the first grader fault. on_result(student, result) is
+    called in this thread as each arrives, while the rest are still being graded."""
     results: dict[str, LessonResult] = {}
     bar = None
     if progress:
@@ -75,6 +82,8 @@ def _grade_all(lesson, folders, secret, jobs, progress, cluster=None) -> dict[st
     try:
         for student, result in stream:
             results[student] = result
+            if on_result:
+                on_result(student, result)
             if bar:
                 bar.update(1)
     finally:

@@ -1,15 +1,17 @@
 """Submissions per minute: plain `nbgrader autograde` (tests run in the student's kernel) against
 `course grade` (trusted judge, sandboxed probes, isolation on), on the same class, in one run.
 
-    python bench/grading_throughput.py [--students 50] [--lesson 00_basics] [--jobs 2]
+    python bench/grading_throughput.py [--students 50] [--lesson 00_basics] [--jobs 2] [--compare-with OTHER]
 
 The plain pipeline grades the same notebooks with the course's check cells rewritten as in-kernel
 tests: each public case is called in the student's kernel and compared there, which is how
 nbgrader-style tests work. Also prints the peak memory of each (its whole process tree, sandboxes
 included): proportional set size, and the sum of resident sets as an upper bound.
-Goal: ours ≥ 10× plain; peak ≤ 1.5 GiB with 2 jobs.
+Goal: ours ≥ 10× plain; peak ≤ 1.5 GiB with 2 jobs. --compare-with also times `course grade` from
+another checkout of the course (an older commit, say) on the same class, in the same run.
 """
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -78,11 +80,11 @@ def build(course: Path, lesson: str, students: int, plain: bool):
         shutil.copyfile(source, folder / f"{lesson}.ipynb")
 
 
-def timed(command, cwd) -> tuple[float, float, float]:
+def timed(command, cwd, env=None) -> tuple[float, float, float]:
     """Wall seconds, and the peak memory (MiB) of the command's whole process tree: proportional
     set size (the memory it really holds) and the sum of resident sets (an upper bound)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pss = rss = 0.0
     while proc.poll() is None:
         pss = max(pss, tree_memory_mb(proc.pid))
@@ -98,22 +100,29 @@ def main():
     parser.add_argument("--students", type=int, default=50)
     parser.add_argument("--lesson", default="00_basics")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--compare-with", type=Path, help="another checkout of the course to time as well")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        plain, ours = Path(tmp) / "plain", Path(tmp) / "ours"
-        build(plain, args.lesson, args.students, plain=True)
-        build(ours, args.lesson, args.students, plain=False)
-        t_plain, m_plain, r_plain = timed([sys.executable, "-m", "nbgrader", "autograde", args.lesson], plain)
-        t_ours, m_ours, r_ours = timed([sys.executable, "-m", "autograder", "grade", args.lesson, "--submitted",
-                                str(ours / "submitted"), "--out", str(ours / "grades"), "--jobs", str(args.jobs)],
-                               ours)
     n = args.students
     print(f"class: {n} submissions of {args.lesson} ({len(BUGS)} kinds: correct, two buggy, allclose patch)")
-    print(f"plain nbgrader autograde : {t_plain:7.1f} s  {60 * n / t_plain:6.1f} submissions/min  "
-          f"peak {m_plain:6.0f} MiB (resident sets summed: {r_plain:.0f} MiB)")
-    print(f"course grade --jobs {args.jobs}    : {t_ours:7.1f} s  {60 * n / t_ours:6.1f} submissions/min  "
-          f"peak {m_ours:6.0f} MiB (resident sets summed: {r_ours:.0f} MiB)")
-    print(f"ratio (ours / plain)     : {t_plain / t_ours:7.2f}x  (goal >= 10x; peak goal <= 1536 MiB)")
+    graders = {f"course grade --jobs {args.jobs}": ROOT}
+    if args.compare_with:
+        graders[f"the same from {args.compare_with.resolve().name}"] = args.compare_with.resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "plain"
+        build(plain, args.lesson, n, plain=True)
+        t_plain, m_plain, r_plain = timed([sys.executable, "-m", "nbgrader", "autograde", args.lesson], plain)
+        print(f"{'plain nbgrader autograde':<34}: {t_plain:7.1f} s  {60 * n / t_plain:6.1f} submissions/min  "
+              f"peak {m_plain:6.0f} MiB (resident sets summed: {r_plain:.0f} MiB)", flush=True)
+        for i, (name, checkout) in enumerate(graders.items()):
+            course = Path(tmp) / f"course{i}"
+            build(course, args.lesson, n, plain=False)
+            env = {**os.environ, "PYTHONPATH": str(checkout)}      # whose autograder `-m autograder` runs
+            t, m, r = timed([sys.executable, "-m", "autograder", "grade", args.lesson, "--submitted",
+                             str(course / "submitted"), "--out", str(course / "grades"), "--jobs", str(args.jobs)],
+                            course, env)
+            print(f"{name:<34}: {t:7.1f} s  {60 * n / t:6.1f} submissions/min  peak {m:6.0f} MiB "
+                  f"(resident sets summed: {r:.0f} MiB)  {t_plain / t:5.2f}x plain", flush=True)
+    print("goal: course grade >= 10x plain nbgrader; peak <= 1536 MiB")
 
 
 if __name__ == "__main__":

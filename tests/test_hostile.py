@@ -131,6 +131,34 @@ def test_reading_the_instructor_solution_by_path_fails(tmp_path):
     assert "No such file" in messages(result) or "FileNotFound" in messages(result)
 
 
+@pytest.mark.skipif(sandbox.isolation().kind != "bubblewrap", reason="needs bubblewrap: without it nothing caps the disk")
+def test_a_full_disk_does_not_stop_an_answer_whose_notebook_must_run(tmp_path):
+    """IPython writes its profile folder (in the sandbox's home) when its shell starts. Where an answer
+    must run its notebook, the shell starts before any student code: an exercise that fills every
+    writable folder first still leaves that answer checked. (An answer written down needs no shell.)"""
+    import json
+    sub = make_submission(tmp_path, {"tensors": """
+        _trunc = trunc
+        def trunc(x):
+            import os
+            for folder in (os.path.expanduser("~"), "/sandbox", "/tmp", "/dev/shm"):
+                try:
+                    for i in range(1000):
+                        with open(os.path.join(folder, f"fill-{i}"), "wb") as f:
+                            f.write(bytes(2**20))
+                except OSError:
+                    pass
+            return _trunc(x)
+    """})
+    path = sub / f"{LESSON}.ipynb"
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "answer_ties")
+    cell["source"] = "answer_ties = [torch.tensor([0., 2., 2., -2.])][0]   # computed: the notebook runs\n"
+    path.write_text(json.dumps(nb))
+    result = grade(LESSON, sub, only={"1.1", "1.a"})
+    assert not lost(result), messages(result)
+
+
 @pytest.mark.skipif(sandbox.isolation().kind != "bubblewrap", reason="needs bubblewrap for network isolation")
 def test_no_network_in_the_sandbox(tmp_path):
     """A server listening on this machine's loopback is out of reach from inside the sandbox."""

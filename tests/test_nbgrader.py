@@ -212,3 +212,73 @@ def test_course_grade_records_without_a_prior_generate_assignment(tmp_path):
     assert gradebook_scores(course) == {"solution": pytest.approx(MAX)}
     assert (course / "grades" / "scores.png").is_file() and (course / "grades" / "exercises.png").is_file()
     assert "pass rate" in out.stdout and "mean" in out.stdout
+
+
+@pytest.fixture
+def small_course(tmp_path):
+    """An nbgrader course whose gradebook already holds a grading: the solution, and a student whose
+    pick_device is wrong (0.1 lost)."""
+    from autograder import grade
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "lessons" / LESSON, course / "lessons" / LESSON)
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    nbgrader("generate_assignment", LESSON, "--force", cwd=course)
+    source = ROOT / "lessons" / LESSON / f"{LESSON}.ipynb"
+    submit(course, "solution", source)
+    submit(course, "resubmits", source, append="def pick_device():\n    return 'cpu'\n")
+    grade.grade_class(LESSON, course / "submitted", course / "grades", progress=False)
+    assert gradebook_scores(course) == {"solution": pytest.approx(MAX), "resubmits": pytest.approx(MAX - POINTS["0.1"])}
+    # The student fixes pick_device: a new grading would give full marks.
+    shutil.rmtree(course / "submitted" / "resubmits")
+    submit(course, "resubmits", source)
+    return course
+
+
+def test_a_batch_the_grader_cannot_trust_leaves_the_gradebook_as_it_was(small_course, monkeypatch):
+    """Students are recorded while the rest of the class is still being graded, into a staged copy:
+    a grader fault found after they were recorded (here: one check the grader could not judge for
+    one student) must leave gradebook.db and autograded/ exactly as the last trusted grading left them."""
+    from autograder import grade, submission
+    from autograder.results import GraderFault
+    course = small_course
+    before_db = (course / "gradebook.db").read_bytes()
+    before_autograded = {p: p.read_bytes() for p in (course / "autograded").rglob("*") if p.is_file()}
+    grade_one = submission.grade_one
+
+    def unjudgeable_for_solution(lesson, folder, secret):
+        result = grade_one(lesson, folder, secret)
+        if folder.parent.name == "solution":
+            result.checks[0].devices["cpu"] = "grader_error"
+            result.checks[0].message = "a reference the grader could not build"
+        return result
+
+    monkeypatch.setattr(submission, "grade_one", unjudgeable_for_solution)
+    with pytest.raises(GraderFault, match="could not judge solution"):
+        grade.grade_class(LESSON, course / "submitted", course / "grades2", progress=False)
+    assert (course / "gradebook.db").read_bytes() == before_db
+    assert {p: p.read_bytes() for p in (course / "autograded").rglob("*") if p.is_file()} == before_autograded
+    assert gradebook_scores(course)["resubmits"] == pytest.approx(MAX - POINTS["0.1"])
+    assert not list(course.glob(".course-grade-*")) and not (course / "grades2").exists()
+
+
+def test_a_gradebook_changed_during_the_batch_loses_nothing(small_course, monkeypatch):
+    """Someone writes to the real gradebook while the class is graded (formgrader, say): the staged
+    copy would overwrite that, so the records are made again in the real gradebook instead."""
+    from nbgrader.api import Gradebook
+    from autograder import grade
+    from autograder.gradebook import StagedGradebook
+    course = small_course
+    add = StagedGradebook.add
+
+    def add_while_the_instructor_adds_a_student(self, student, result):
+        with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+            if not any(s.id == "late_enrolment" for s in gb.students):
+                gb.add_student("late_enrolment")
+        add(self, student, result)
+
+    monkeypatch.setattr(StagedGradebook, "add", add_while_the_instructor_adds_a_student)
+    grade.grade_class(LESSON, course / "submitted", course / "grades2", progress=False)
+    with Gradebook(f"sqlite:///{course}/gradebook.db") as gb:
+        assert "late_enrolment" in {s.id for s in gb.students}
+    assert gradebook_scores(course) == {"solution": pytest.approx(MAX), "resubmits": pytest.approx(MAX)}
+    assert not list(course.glob(".course-grade-*"))

@@ -299,11 +299,34 @@ def _answer_cell(path, name):
     return ids.index(name) if name in ids else None
 
 
+def notebook_shell():
+    """The IPython shell notebooks run in, made on first use. The runner makes it before any student
+    code runs whenever a submitted notebook will have to run (answers_to_run), so that its profile
+    folder is written then: a submission that fills its disk cannot stop it later. Importing IPython
+    costs ~0.3 s of CPU, which a class whose answers are all written down does not pay."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    if not InteractiveShell.initialized():
+        config = Config()
+        config.HistoryManager.enabled = False     # nothing to remember, nothing to write
+        InteractiveShell.instance(config=config)
+    return InteractiveShell.instance()
+
+
+def answers_to_run(submission, cases):
+    """Whether any notebook_answer case among `cases` will run its notebook (its answer is computed)."""
+    for case in cases:
+        if case["probe"] == "notebook_answer":
+            path = os.path.join(submission, case["params"]["notebook"])
+            if os.path.isfile(path) and _answer_as_written(path, case["params"]["name"]) is None:
+                return True
+    return False
+
+
 def _start_notebook(path):
     import json
     import sys
     import types
-    from IPython.core.interactiveshell import InteractiveShell
 
     stub = types.ModuleType("autograder.notebook")
     stub.check = lambda *a, **k: None          # check cells are skipped; a stray call is a no-op
@@ -312,7 +335,7 @@ def _start_notebook(path):
     with open(path, encoding="utf-8") as f:
         nb = json.load(f)
     cells = nb.get("cells", []) if isinstance(nb, dict) else []
-    shell = InteractiveShell.instance()
+    shell = notebook_shell()
 
     def on_error(shell, etype, value, tb, tb_offset=None):
         # Instead of IPython's rich traceback, which is slow, and which a fork bomb's hundreds of

@@ -9,7 +9,8 @@ Arguments: CHANNEL_FD UID WORK [PRELOAD]. Protocol:
   1. import torch, the probes and PRELOAD (comma-separated modules: the slow part) while the trusted
      side prepares the job, or before anyone knows whose job it will be (a runner started ahead of need);
   2. read one line from stdin: the job file's name in WORK/in; load it (weights_only anyway); copy
-     WORK/in/submission to WORK/submission (writable, size-capped);
+     WORK/in/submission to WORK/submission (writable, size-capped); start IPython if a notebook
+     answer will need the notebook run;
   3. on the channel: "ready", then per case "start KEY", "result KEY LENGTH" + the torch.save bytes
      of its outcome, "done KEY"; "end" after the last. The trusted watchdog kills us if a case
      overstays its time.
@@ -121,12 +122,8 @@ def send(data, _write=os.write, _view=memoryview):
 
 
 def warm_up():
-    """Pay one-time costs (a torch function mode's first use, the lessons' probes, starting IPython)
-    before the job arrives. Everything here runs before "ready": if it fails, the sandbox is broken.
-
-    The IPython shell that notebook answer probes use is made here, before any student code runs:
-    its profile folder is written now, so a submission that fills its disk cannot stop it later.
-    """
+    """Pay one-time costs (a torch function mode's first use, the lessons' probes, PRELOAD) before
+    the job arrives. Everything here runs before "ready": if it fails, the sandbox is broken."""
     with probes.OpLog():
         torch.ones(2).add(1)
     encode({"value": probes.record(torch.ones(2, requires_grad=True) * 2)})   # pickling caches __slotnames__ now
@@ -135,24 +132,11 @@ def warm_up():
             importlib.import_module(name[:-3])    # the whole probe layer loads before "ready"
     for name in filter(None, (sys.argv[4] if len(sys.argv) > 4 else "").split(",")):
         importlib.import_module(name)
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-    config = Config()
-    config.HistoryManager.enabled = False     # nothing to remember, nothing to write
-    InteractiveShell.instance(config=config)
 
 
 def main():
     warm_up()
-    lesson_probes = [m for name, m in sorted(sys.modules.items()) if name.startswith("probes_")]
-    sealed = seal.Seal([probes, fixtures, seal, THIS, *lesson_probes])
-    # Everything the loop below uses is bound here, before any student code runs: student code can
-    # rebind module globals, not this frame's locals; and the code of what it calls is compared
-    # here, in this frame, before each use.
-    run, encode_, send_, reap, broken, exit_, write = run_case, encode, send, probes.reap, sealed.broken, os._exit, os.write
-    functions = (run, encode_, send_, reap, broken.__func__)
-    codes = tuple((f.__code__, f.__defaults__) for f in functions)
-    send_(b"ready\n")
+    send(b"ready\n")
     job_name = os.path.basename(sys.stdin.readline().strip())
     job = torch.load(os.path.join(WORK, "in", job_name), weights_only=True)
     # The submission arrives with the job (a runner may be started before anyone knows whose it is).
@@ -162,6 +146,17 @@ def main():
         shutil.copytree(os.path.join(WORK, "in", "submission"), submission)
     else:
         os.makedirs(submission, exist_ok=True)
+    if probes.answers_to_run(submission, job["cases"]):
+        probes.notebook_shell()         # before any student code (see notebook_shell), and before the seal:
+                                        # IPython puts its own module at sys.modules["__main__"]
+    lesson_probes = [m for name, m in sorted(sys.modules.items()) if name.startswith("probes_")]
+    sealed = seal.Seal([probes, fixtures, seal, THIS, *lesson_probes])
+    # Everything the loop below uses is bound here, before any student code runs: student code can
+    # rebind module globals, not this frame's locals; and the code of what it calls is compared
+    # here, in this frame, before each use.
+    run, encode_, send_, reap, broken, exit_, write = run_case, encode, send, probes.reap, sealed.broken, os._exit, os.write
+    functions = (run, encode_, send_, reap, broken.__func__)
+    codes = tuple((f.__code__, f.__defaults__) for f in functions)
     ctx = Context(submission)
     os.chdir(submission)
     for case in job["cases"]:
