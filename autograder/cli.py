@@ -70,10 +70,8 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    # jsonschema (under nbformat) imports rfc3987_syntax when it is installed, to check the "iri"
-    # format, and that builds a Lark grammar at import: ~1 s of a class's start, for a format no
-    # notebook schema uses. This process validates nothing else.
-    sys.modules.setdefault("rfc3987_syntax", None)
+    from autograder import submission
+    submission.skip_iri_grammar()
     from autograder import grade, report
     lesson = _lesson(args.lesson)
     submitted = Path(args.submitted)

@@ -12,11 +12,13 @@ exactly as it does for the local thread pool.
 - The grading secret travels with each task from the machine that runs `course grade` (the course
   folder's `.grading_secret` or COURSE_GRADING_SECRET there), so every worker draws the same hidden
   inputs and needs no secret of its own. It is never part of a task's key.
-- The canary runs on every worker: before its first student of a batch, each worker process checks
-  that it has the same grader files as this machine (a digest) and grades the instructor's solution,
-  which must score full marks. A worker started mid-batch (a replacement) does the same. Either
-  failing raises GraderFault, which stops the batch before anything is written: a broken worker is
-  never a student's zero.
+- The canary runs on every worker of a scheduler's cluster: before its first student of a batch,
+  each worker process checks that it has the same grader files as this machine (a digest) and grades
+  the instructor's solution, which must score full marks. A worker started mid-batch (a replacement)
+  does the same. Either failing raises GraderFault, which stops the batch before anything is
+  written: a broken worker is never a student's zero. The workers of `local:N` are this machine's
+  own processes, started from this Python: as on the local path, the batch has one canary, a task
+  beside the students' (each worker still checks the digest).
 - A worker lost mid-batch costs nothing: tasks are submitted with unique keys (pure=False) and
   gathered with as_completed, so Dask reruns a lost worker's tasks elsewhere.
 
@@ -173,23 +175,25 @@ _CHECK_LOCK = threading.Lock()
 _CHECKED: dict[tuple[str, str], str | None] = {}     # (batch, lesson) -> why this worker cannot grade it, or None
 
 
-def check_worker(lesson: str, secret: bytes, batch: str, fingerprint: str) -> None:
+def check_worker(lesson: str, secret: bytes, batch: str, fingerprint: str, canary: bool = True) -> None:
     """Raise GraderFault unless this worker runs the same grader files as the machine that sent the
-    batch and grades the instructor's solution with every point. Once per worker process and batch
-    (concurrent tasks wait for the first); the verdict holds for the rest of the batch."""
+    batch and (canary) grades the instructor's solution with every point. Once per worker process and
+    batch (concurrent tasks wait for the first); the verdict holds for the rest of the batch."""
     with _CHECK_LOCK:
         if (batch, lesson) not in _CHECKED:
-            _CHECKED[batch, lesson] = _worker_problem(lesson, secret, fingerprint)
+            _CHECKED[batch, lesson] = _worker_problem(lesson, secret, fingerprint, canary)
         problem = _CHECKED[batch, lesson]
     if problem:
         raise GraderFault(f"on {_where()}: {problem}")
 
 
-def _worker_problem(lesson: str, secret: bytes, fingerprint: str) -> str | None:
+def _worker_problem(lesson: str, secret: bytes, fingerprint: str, canary: bool) -> str | None:
     mine = grader_fingerprint(lesson)
     if mine != fingerprint:
         return (f"this worker runs a different version of the course (grader files digest {mine}, the "
                 f"grading machine's {fingerprint}): install the same commit on every worker. No grades were written")
+    if not canary:
+        return None
     from autograder import submission
     try:
         return submission.canary_problem(submission.grade_canary(lesson, secret))
@@ -197,9 +201,17 @@ def _worker_problem(lesson: str, secret: bytes, fingerprint: str) -> str | None:
         return str(e)
 
 
-def grade_packed(lesson: str, entries, secret: bytes, batch: str, fingerprint: str) -> LessonResult:
+def grade_canary_packed(lesson: str, secret: bytes, batch: str, fingerprint: str) -> LessonResult:
+    """The task that grades a `local:N` batch's one canary (the instructor's solution)."""
+    check_worker(lesson, secret, batch, fingerprint, canary=False)
+    from autograder import submission
+    return submission.grade_canary(lesson, secret)
+
+
+def grade_packed(lesson: str, entries, secret: bytes, batch: str, fingerprint: str,
+                 canary: bool = True) -> LessonResult:
     """The task: check the worker, unpack the submission privately, grade it as locally, clean up."""
-    check_worker(lesson, secret, batch, fingerprint)
+    check_worker(lesson, secret, batch, fingerprint, canary)
     from autograder import submission
     with tempfile.TemporaryDirectory(prefix="course-cluster-") as tmp:
         os.chmod(tmp, stat.S_IRWXU)
@@ -211,15 +223,26 @@ def grade_packed(lesson: str, entries, secret: bytes, batch: str, fingerprint: s
 
 # --- on the machine that runs `course grade` ---------------------------------------------------
 
+def dask_setup(worker) -> None:
+    """Run in each worker process of a `local:N` cluster as it starts (its preload): those processes
+    only grade. (A shared cluster's workers are left as they are.)"""
+    from autograder import submission
+    submission.skip_iri_grammar()
+
+
 def _connect(address: str):
     """(client, cluster to close or None)."""
     require_dask()
     from distributed import Client, LocalCluster
     kind, workers = parse_address(address)
     if kind == "local":
+        import dask
         # Quiet: a worker's fault reaches `course grade` as an exception, which says it once, clearly.
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.CRITICAL)
+        # Without the workers' statistical profiler (a look at every thread's stack each 10 ms, for the
+        # dashboard nobody opens here), which costs a few % of each worker's CPU.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                   silence_logs=logging.CRITICAL, preload=["autograder.cluster"])
         try:
             return Client(cluster), cluster
         except BaseException:
@@ -236,6 +259,7 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
     the rest) on the first grader fault of any worker."""
     from autograder import submission
     client, cluster = _connect(address)
+    per_worker = cluster is None                   # a canary on each worker; else one for the batch
     futures = {}                                   # in flight: future -> student
     try:
         from distributed import as_completed
@@ -243,6 +267,11 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
         batch, fingerprint = uuid.uuid4().hex[:12], grader_fingerprint(lesson)
         waiting = iter(enumerate(folders.items()))
         done = as_completed()
+        if not per_worker:
+            future = client.submit(grade_canary_packed, lesson, secret, batch, fingerprint,
+                                   key=f"course-grade-{lesson}-{batch}-canary", pure=False)
+            futures[future] = submission.CANARY
+            done.add(future)
 
         def submit_more():
             """Keep a few tasks per worker thread in flight: a class of thousands is not all in memory."""
@@ -256,7 +285,7 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
                 except TooLarge as e:
                     yield student, submission._failed(lesson, str(e))
                     continue
-                future = client.submit(grade_packed, lesson, entries, secret, batch, fingerprint,
+                future = client.submit(grade_packed, lesson, entries, secret, batch, fingerprint, per_worker,
                                        key=f"course-grade-{lesson}-{batch}-{number}", pure=False)
                 futures[future] = student
                 done.add(future)
@@ -270,7 +299,12 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
                 raise GraderFault(f"workers kept dying while grading {student} ({e}); the cluster is "
                                   "unhealthy. No grades were written") from e
             future.release()
-            yield student, result
+            if student == submission.CANARY:
+                problem = submission.canary_problem(result)
+                if problem:
+                    raise GraderFault(problem)
+            else:
+                yield student, result
             yield from submit_more()
     finally:
         try:

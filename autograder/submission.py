@@ -3,6 +3,7 @@
 and the instructor's own solution (the canary) must score full marks."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from autograder.results import CheckResult, LessonResult
@@ -15,6 +16,14 @@ def _failed(lesson: str, reason: str) -> LessonResult:
     results = [CheckResult(c.id, c.title, 0.0, float(c.points), c.hidden, c.kind, {}, reason)
                for c in checks_pkg.load(lesson).CHECKS]
     return LessonResult(lesson, results, [reason])
+
+
+def skip_iri_grammar() -> None:
+    """In a process that only grades (`course grade`, the workers of its LocalCluster): jsonschema,
+    under nbformat, imports rfc3987_syntax when it is installed, to check the "iri" format, and that
+    builds a Lark grammar at import, ~1 s of CPU. No notebook schema uses the format; without the
+    module, jsonschema leaves it unchecked. (Too late once jsonschema is imported, and harmless.)"""
+    sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def notebook_problem(lesson: str, folder: Path) -> str | None:

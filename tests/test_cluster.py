@@ -79,6 +79,24 @@ def test_a_local_cluster_grades_exactly_as_this_machine(course):
     assert pickle.loads(pickle.dumps(results)) == results
 
 
+def test_a_local_cluster_has_one_canary_and_it_can_stop_the_batch(course, monkeypatch):
+    """The workers of local:N are this machine's own processes: the batch's one canary is a task beside
+    the students', judged here as the local pool judges its own; a failing one stops the batch."""
+    judged = []
+
+    def canary_problem(result):
+        judged.append(result)
+        return "the instructor's own solution lost points (planted by this test). No grades were written"
+
+    monkeypatch.setattr(submission, "canary_problem", canary_problem)
+    out = course["root"] / "canary"
+    with pytest.raises(GraderFault, match="planted by this test"):
+        batch.grade_class(LESSON, course["submitted"], out, progress=False, course_root=course["root"],
+                          cluster="local:2")
+    assert len(judged) == 1 and judged[0].score == judged[0].max > 0     # one canary: the real solution's result
+    assert not out.exists()
+
+
 def test_a_worker_lost_mid_batch_costs_nothing(course, monkeypatch):
     """After the first result, a worker that is grading someone dies (its nanny starts a fresh one):
     its task reruns, and the results are still exactly this machine's."""
