@@ -1,10 +1,8 @@
 """Checks for lesson 02 (course_pkg/autograd.py). References are torch's own: torch.autograd.grad,
-torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim.SGD, computed here with
-the same fixture functions the sandbox applies the student's tools to."""
-"""Checks for lesson 02 (course_pkg/autograd.py). References are torch's own: torch.autograd.grad,
-torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim.SGD, computed here with
-the same fixture functions (autograder/sandboxed/fixtures.py) the sandbox applies the student's tools to."""
+torch.autograd.functional.vjp / jacobian, and the trajectory of torch.optim's SGD update, computed here
+with the same fixture functions (autograder/sandboxed/fixtures.py) the sandbox applies the student's tools to."""
 import torch
+from torch.optim.sgd import sgd
 
 from autograder import compare
 from autograder.inputs import randn
@@ -217,15 +215,20 @@ def jacobian_hidden(gen, device):
 # ---- 2.5 gradient_descent -----------------------------------------------------------------------
 
 def sgd_trajectory(loss_fn, w0, lr, steps, zero_grad=True):
-    """torch.optim.SGD on a clone of w0: [w0, w1, ..., w_steps]. zero_grad=False: the forgetful variant."""
+    """torch's SGD on a clone of w0: [w0, w1, ..., w_steps]. zero_grad=False: the forgetful variant.
+
+    Through torch.optim.sgd.sgd, the update torch.optim.SGD.step applies (under no_grad, as step does):
+    the class would import torch._dynamo on first use, ~1 s of `course check 02`, a lesson whose
+    students never make an optimizer (tests/test_checks.py compares the two trajectories)."""
     w = w0.detach().clone().requires_grad_(True)
-    opt = torch.optim.SGD([w], lr=lr)
     out = [w.detach().clone()]
     for _ in range(steps):
         if zero_grad:
-            opt.zero_grad()
+            w.grad = None                     # what optimizer.zero_grad() does
         loss_fn(w).backward()
-        opt.step()
+        with torch.no_grad():
+            sgd([w], [w.grad], [None], weight_decay=0.0, momentum=0.0, lr=lr, dampening=0.0, nesterov=False,
+                maximize=False)
         out.append(w.detach().clone())
     return torch.stack(out)
 
