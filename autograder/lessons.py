@@ -21,14 +21,18 @@ def resolve(name: str) -> str:
     raise UnknownLesson(f"unknown lesson {name!r}; expected one of: {', '.join(LESSONS)} (or just its number, e.g. 1)")
 
 
+# The lessons whose checks build and step torch optimizers (their students' code and the references).
+STEPS_OPTIMIZERS = ("06_modules", "07_optim", "08_training", "10_capstone")
+
+
 def sandbox_preload(lesson: str | None) -> tuple[str, ...]:
     """Modules a lesson's sandbox imports before its job arrives, beside torch.
 
-    From lesson 06 on, checks build and step torch optimizers, and torch.optim imports torch._dynamo on
-    first use (~2.5 s on 2 cores, as long again as torch): imported ahead of need, that overlaps the
-    trusted side's own reference training, or a warm sandbox's idle wait."""
+    torch.optim imports torch._dynamo on first use (~2.5 s on 2 cores, as long again as torch): for a
+    lesson that steps optimizers, imported ahead of need, that overlaps the trusted side's own
+    reference training, or a warm sandbox's idle wait. Another lesson should not wait for it."""
     try:
-        return ("torch._dynamo",) if lesson is not None and int(resolve(lesson)[:2]) >= 6 else ()
+        return ("torch._dynamo",) if lesson is not None and resolve(lesson) in STEPS_OPTIMIZERS else ()
     except UnknownLesson:
         return ()
 

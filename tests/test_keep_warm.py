@@ -99,13 +99,15 @@ _os._exit(3)
 
 
 @pytest.mark.parametrize("lesson,module,exercise,preloaded", [("06_modules", "modules", "6.1", True),
-                                                              ("01_tensors", "tensors", "1.1", False)])
+                                                              ("01_tensors", "tensors", "1.1", False),
+                                                              ("09_modes", "modes", "9.1", False)])
 @pytest.mark.parametrize("warm", [True, False], ids=["spare", "fresh"])
 def test_a_lesson_that_steps_optimizers_gets_torch_dynamo_imported_ahead_of_need(tmp_path, lesson, module,
                                                                                  exercise, preloaded, warm):
-    """torch.optim imports torch._dynamo on first use (~2.5 s): from lesson 06 on, the sandbox has it
-    before its job arrives, whether started ahead of need for that lesson or with the job; lessons
-    that step no optimizer do not pay for it."""
+    """torch.optim imports torch._dynamo on first use (~2.5 s): for a lesson that steps optimizers,
+    the sandbox has it before its job arrives, whether started ahead of need for that lesson or with
+    the job; lessons that step no optimizer (01; 09, train and eval mode, after the optimizer lessons)
+    do not pay for it."""
     if warm:
         engine.keep_warm(lesson=lesson)
     result = grade(lesson, make_submission(tmp_path, {module: REPORT_PRELOAD}), only={exercise})
