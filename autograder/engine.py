@@ -238,6 +238,31 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
     return planned, unbuildable
 
 
+class _Preparing(threading.Thread):
+    """Computes the judges' references (Case.prepare) while the sandbox runs the cases: a lesson whose
+    references train a model (10's) no longer trains it after the student's has trained. A reference
+    that fails here is computed again by its judge, which reports the failure. finish() stops it after
+    the reference in hand, if the judges did not need the rest (a submission that raised everywhere)."""
+
+    def __init__(self, planned: list[_Planned]):
+        super().__init__(name="course-references", daemon=True)
+        self.planned, self.stopping = planned, threading.Event()
+
+    def run(self):
+        for p in self.planned:
+            if p.case.prepare is not None and not self.stopping.is_set():
+                with _TRUSTED_TORCH:
+                    try:
+                        p.case.prepare()
+                    except Exception:
+                        pass
+
+    def finish(self):
+        self.stopping.set()
+        if self.ident is not None:
+            self.join()
+
+
 class _Runner:
     """The sandboxed runner process(es) for one submission, restarted after a crash or a hang."""
 
@@ -272,6 +297,13 @@ class _Runner:
         shutil.rmtree(self.work, ignore_errors=True)
 
     def run(self, planned: list[_Planned]) -> dict[str, CaseVerdict]:
+        preparing = _Preparing(planned)
+        try:
+            return self._run(planned, preparing)
+        finally:
+            preparing.finish()
+
+    def _run(self, planned: list[_Planned], preparing: _Preparing) -> dict[str, CaseVerdict]:
         import torch
         from autograder import judging
         verdicts: dict[str, CaseVerdict] = {}
@@ -289,6 +321,8 @@ class _Runner:
                 self.process.popen.stdin.close()
             except OSError:
                 pass   # it already died; the outcome below says why
+            if self.attempt == 0:
+                preparing.start()
             ready, running, ended, last_done = self._watch({p.key: p.case.timeout_s for p in pending})
             if not ready:
                 raise GraderFault(self._start_failure())

@@ -29,6 +29,17 @@ INPLACE_BACKWARD = ("a tensor autograd saved for backward was overwritten in pla
                     "place (y = a * b, not a *= b)")
 
 
+_RUN_BACKWARD = torch.autograd.variable.Variable._execution_engine.run_backward
+
+
+def vector_jacobian(out, inputs, grad_output) -> tuple:
+    """torch.autograd.grad(out, inputs, grad_output, allow_unused=True): the same call into torch's
+    autograd engine, without autograd.grad's check that grad_output fits out (the grader makes it to
+    fit), whose first use imports SymPy: 0.25 s of a `course check` before the sandbox gets its job."""
+    return _RUN_BACKWARD((out,), (grad_output,), False, False, tuple(inputs), allow_unreachable=True,
+                         accumulate_grad=False)
+
+
 def reference(fn, inputs, kinds, grad_output=None, extra=()):
     """torch's value of fn at the inputs, and the gradients reaching each non-plain input (None for plain)."""
     leaves = [t.detach().clone().requires_grad_(True) if k != "plain" else t for t, k in zip(inputs, kinds)]
@@ -36,7 +47,7 @@ def reference(fn, inputs, kinds, grad_output=None, extra=()):
     wanted = [l for l, k in zip(leaves, kinds) if k != "plain"]
     if grad_output is None or not wanted:
         return out.detach(), [None] * len(inputs)
-    grads = iter(torch.autograd.grad(out, wanted, grad_output, allow_unused=True))
+    grads = iter(vector_jacobian(out, wanted, grad_output))
     full = []
     for l, k in zip(leaves, kinds):
         g = None if k == "plain" else next(grads)

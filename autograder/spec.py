@@ -23,6 +23,7 @@ and `answer` (a variable the student's notebook sets).
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,27 @@ class Case:
     shown: str = ""             # the input, as a public check's feedback may show it
     timeout_s: float = 10.0
     seed: int = 0               # torch.manual_seed in the sandbox before the probe runs
+    prepare: Callable[[], object] | None = None   # the judge's reference work (a Reference): run early
+
+
+class Reference:
+    """Work a judge needs that does not depend on what the sandbox observes (torch's reference run of a
+    training loop, say): computed once, by the engine while the sandbox runs the case (pass it as
+    Case.prepare), or by the judge if it gets there first. A failure is not kept: the judge's own call
+    raises it again, where it counts as a grader error."""
+
+    def __init__(self, compute: Callable[[], object]):
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._done = False
+        self._value = None
+
+    def __call__(self):
+        with self._lock:
+            if not self._done:
+                self._value = self._compute()
+                self._done = True
+            return self._value
 
 
 @dataclass

@@ -2,6 +2,8 @@
 sides see the same digits, each named loop mistake is a real deviation, and a submission that blows
 up while training loses only the exercise it blows up in."""
 import math
+import subprocess
+import sys
 
 import torch
 
@@ -9,13 +11,24 @@ from autograder import sandbox
 from autograder.checks import capstone
 from autograder.sandboxed import fixtures
 from course_pkg.capstone import digits_data
-from tests.support import grade, lost, make_submission, messages
+from tests.support import ROOT, grade, lost, make_submission, messages
 
 
 def test_the_grader_and_the_students_load_the_same_digits():
     (x, y), (sx, sy) = capstone.digits(), digits_data()
     assert x.shape == (1797, 1, 8, 8) and x.dtype == torch.float32 and 0 <= x.min() and x.max() == 1
     assert torch.equal(x, sx) and torch.equal(y, sy) and sorted(y.unique().tolist()) == list(range(10))
+
+
+def test_the_graders_digits_do_not_import_scikit_learn():
+    """Importing scikit-learn (SciPy with it) took 1.4 s of `course check 10`'s trusted side, before the
+    sandbox could get its job; the grader reads the file load_digits reads instead."""
+    code = ("import sys\n"
+            "from autograder.checks.capstone import digits\n"
+            "digits()\n"
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_the_reference_ema_is_the_warm_up_ramp():

@@ -76,3 +76,17 @@ def test_an_answer_left_as_ellipsis_is_not_answered_yet(tmp_path):
     nbformat.write(nb, nb_path)
     (check,) = engine.grade_submission("01_tensors", sub, only={"1.a"}).checks
     assert check.points == 0 and "not answered yet" in check.message, check.message
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (2, 3), (3, 1, 4), (2, 3, 2, 2)])
+def test_a_mismatch_is_reported_at_the_index_torch_would_name(shape):
+    """compare.tensor_problem names the worst element's index without torch.unravel_index (its first
+    call imports SymPy): the same index, element by element, for every shape."""
+    import torch
+    from autograder import compare
+    expected = torch.zeros(shape)
+    for flat in range(expected.numel()):
+        got = expected.clone().reshape(-1)
+        got[flat] = 1.0
+        where = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), shape)) if shape else ()
+        assert f"at index {where}:" in compare.tensor_problem(expected, got.reshape(shape)).message

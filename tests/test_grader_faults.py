@@ -7,13 +7,15 @@ costs nothing: the cases still to run go to a fresh runner.
 """
 import shutil
 import sys
+import threading
+import time
 
 import pytest
 import torch
 
 from autograder import checks, cli, engine, grade as batch
 from autograder.results import Failure, GraderFault
-from autograder.spec import Case
+from autograder.spec import Case, Reference
 from tests.support import SECRET, add_notebook, lost, make_submission, messages
 
 LESSON = "00_basics"
@@ -76,6 +78,58 @@ def test_a_judge_that_raises_is_a_grader_error_not_a_fail(tmp_path, monkeypatch)
     assert "fault of the grader" in bad.message
     assert [c.id for c in result.grader_errors] == ["0.2"]
     assert lost(result) == {"0.2"}, messages(result)       # the other checks are judged as usual
+
+
+def test_a_reference_that_fails_is_a_grader_error_of_its_case_only(tmp_path, monkeypatch):
+    """A reference computed while the sandbox runs (Case.prepare) and failing there fails again in its
+    judge, where it is reported as the grader's fault; the check's other case is judged as usual."""
+    def failing():
+        raise ValueError("the reference run diverged")
+
+    def with_references(gen, device):
+        for compute in (failing, lambda: {"shape": (2,)}):
+            reference = Reference(compute)
+            yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(2)], "kwargs": {}},
+                       lambda o, reference=reference: None if reference() else Failure("unreachable"),
+                       prepare=reference)
+    _replace_cases(monkeypatch, "0.2", with_references)
+    result = engine.grade_submission(LESSON, make_submission(tmp_path), hidden=True, secret=SECRET)
+    bad = next(c for c in result.checks if c.id == "0.2")
+    assert bad.devices == {d: "grader_error" for d in bad.devices}, messages(result)
+    assert "ValueError: the reference run diverged" in bad.message and "fault of the grader" in bad.message
+    assert lost(result) == {"0.2"}, messages(result)
+
+
+def test_references_are_computed_while_the_sandbox_runs(tmp_path, monkeypatch):
+    """The judges' reference work (a training run, in lesson 10) overlaps the student's code instead of
+    following it: here the student's function takes 1.5 s and the reference was done long before the
+    judge asked for it, in the grader's reference thread, once."""
+    computed = []
+
+    def compute():
+        computed.append((time.monotonic(), threading.current_thread().name))
+        return True
+
+    def judged_later(gen, device):
+        reference = Reference(compute)
+
+        def judge(outcome):
+            assert reference() and reference()
+            computed.append((time.monotonic(), "judge"))
+        yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(2)], "kwargs": {}}, judge,
+                   prepare=reference)
+    _replace_cases(monkeypatch, "0.2", judged_later)
+    monkeypatch.setattr(engine, "available_devices", lambda: ["cpu"])
+    sub = make_submission(tmp_path, {"basics": """
+        import time
+        _right = tensor_summary
+        def tensor_summary(t):
+            time.sleep(1.5)
+            return _right(t)
+    """})
+    engine.grade_submission(LESSON, sub, hidden=True, secret=SECRET, only={"0.2"})
+    (made, thread), (judged, _) = computed
+    assert thread == "course-references" and judged - made > 1.0, computed
 
 
 def test_an_unknown_probe_is_found_before_any_student_code_runs(tmp_path, monkeypatch):

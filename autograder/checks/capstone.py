@@ -8,6 +8,7 @@ here, in torch's net, never by the student's code.
 an EMA whose named mistakes are replayed to say which one a wrong history follows.)
 """
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +17,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from autograder import compare, module_view
 from autograder.checks.modes import BATCH_NORM_FORBID
 from autograder.inputs import randn, seed_from
+from autograder.observation import vector_jacobian
 from autograder.results import Failure
 from autograder.sandboxed import fixtures
-from autograder.spec import Case, CheckList, answer
+from autograder.spec import Case, CheckList, Reference, answer
 
 CHECKS = CheckList()
 LESSON = "10_capstone"
@@ -33,10 +35,19 @@ STUDENT_PARTS = "your BatchNorm2d (from your BatchNorm1d), your Dropout, your SG
 
 @lru_cache(maxsize=1)
 def digits():
-    """scikit-learn's digits, as course_pkg.capstone.digits_data gives them to students."""
-    from sklearn.datasets import load_digits
-    data = load_digits()
-    return torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16, torch.tensor(data.target)
+    """scikit-learn's digits, as course_pkg.capstone.digits_data gives them to students, read the way
+    sklearn.datasets.load_digits reads them: importing scikit-learn (and SciPy) would cost a second of
+    a three-second `course check`, before the sandbox could get its job."""
+    import gzip
+    import importlib.util
+
+    import numpy as np
+    data_file = Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(data_file, mode="rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    images = data[:, :-1].reshape(-1, 8, 8)
+    return (torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 16,
+            torch.tensor(data[:, -1].astype(int, copy=False)))
 
 
 # ---- 10.1: the split ----------------------------------------------------------------------------------
@@ -129,12 +140,10 @@ def _bn2d_case(gen, device, features, shapes, eval_steps=2, dtype=torch.float32)
         if t == len(xs) - eval_steps:
             reference.eval()
         leaf = x.detach().clone().requires_grad_()
-        for p in reference.parameters():
-            p.grad = None
         out = reference(leaf)
-        out.backward(g)
+        grads = vector_jacobian(out, [leaf, reference.weight, reference.bias], g)
         expected.append({"output": out.detach(), "training": reference.training,
-                         "grads": {"input": leaf.grad, "weight": reference.weight.grad, "bias": reference.bias.grad},
+                         "grads": dict(zip(("input", "weight", "bias"), grads)),
                          "buffers": {n: b.detach().clone() for n, b in reference.named_buffers()}})
     atol, rtol = (1e-4, 1e-4) if dtype == torch.float32 else (1e-9, 1e-7)
 
@@ -329,13 +338,13 @@ def _match_case(gen, device, epochs=3):
     seed = seed_from(gen)
     spec = {**_spec(seed, epochs, 0.0, device, torch.float64), "lr_gamma": LR_GAMMA}
     atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
+    reference = Reference(lambda: _torch_run(seed, epochs, 0.0, str(device), torch.float64, LR_GAMMA))
 
     def judge(o):
         states, problem = _trained(o, epochs)
         if problem:
             return problem
-        losses, ref_states, ref_ema, ref_logits, _ = _torch_run(seed, epochs, 0.0, str(device), torch.float64,
-                                                                LR_GAMMA)
+        losses, ref_states, ref_ema, ref_logits, _ = reference()
         got = torch.tensor([float(v) for v in o["losses"]], dtype=torch.float64)
         expected = torch.tensor(losses, dtype=torch.float64)
         problem = compare.tensor_problem(expected, got, atol=atol, rtol=rtol)
@@ -362,7 +371,7 @@ def _match_case(gen, device, epochs=3):
              "after each) beside torch's pipeline from the same seed: every loss, the weights after each epoch, the EMA, "
              "the eval-mode outputs")
     return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
-                timeout_s=120)
+                timeout_s=120, prepare=reference)
 
 
 def _losses_hint(expected, got, per_epoch, atol, rtol):
@@ -386,12 +395,13 @@ def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
     """Dropout on: your parts learn as well as torch's (their masks differ, so no step-for-step match)."""
     seed = seed_from(gen)
     spec = _spec(seed, epochs, dropout, device)
+    reference = Reference(lambda: _torch_run(seed, epochs, dropout, str(device)))
 
     def judge(o):
         states, problem = _trained(o, epochs)
         if problem:
             return problem
-        _, ref_states, ref_ema, _, tensors = _torch_run(seed, epochs, dropout, str(device))
+        _, ref_states, ref_ema, _, tensors = reference()
         try:
             yours = [_accuracy(s, tensors, dropout) for s in states[-last:]]
             ema = _accuracy(module_view.read(o["ema"]), tensors, dropout)
@@ -411,7 +421,7 @@ def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
     shown = (f"build_pipeline({seed}, dropout={dropout}) — your parts — trained {epochs} epochs; the test accuracy "
              "of its weights, evaluated by the grader, against torch's pipeline's")
     return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
-                timeout_s=240)
+                timeout_s=240, prepare=reference)
 
 
 PIPELINE_FORBID = ("batch_norm", "native_batch_norm", "_native_batch_norm_legit", "dropout", "native_dropout",
@@ -481,6 +491,12 @@ def _reference_train(spec, *, ema_first=False, ema_eval=True, model_eval=True, z
     return history, module_view.describe(model), module_view.describe(ema.module)
 
 
+@lru_cache(maxsize=4)
+def _reference_run(seed, epochs, device):
+    """The reference loop's run for a train case (cached: a class's submissions share their seeds)."""
+    return _reference_train(_spec(seed, epochs, 0.25, device, torch.float64))
+
+
 TRAIN_MISTAKES = [
     ({"ema_first": True}, "the EMA was updated before optimizer.step(): it averaged the weights of the step before. "
                           "update_ema(ema, model) right after the step"),
@@ -530,6 +546,7 @@ def _train_case(gen, device, epochs):
     seed = seed_from(gen)
     spec = _spec(seed, epochs, 0.25, device, torch.float64)     # float64: see _match_case
     atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
+    reference = Reference(lambda: _reference_run(seed, epochs, str(device)))
 
     def judge(o):
         if o["call_error"] is not None:
@@ -537,7 +554,7 @@ def _train_case(gen, device, epochs):
         got, problem = _history(compare.unrecord(o["returned"]))
         if problem:
             return problem
-        history, model, ema = _reference_train(spec)
+        history, model, ema = reference()
         for key in HISTORY:
             expected = torch.tensor(history[key], dtype=torch.float64)
             problem = compare.tensor_problem(expected, got[key], atol=atol, rtol=rtol)
@@ -570,7 +587,8 @@ def _train_case(gen, device, epochs):
 
     shown = (f"train(torch's pipeline from seed {seed} in float64, dropout 0.25; the digits' seeded loaders, {epochs} epochs) "
              "beside the reference loop: the whole history and the final weights of the model and the EMA")
-    return Case("probes_capstone.train_run", {"target": "capstone.train", **spec}, judge, shown=shown, timeout_s=120)
+    return Case("probes_capstone.train_run", {"target": "capstone.train", **spec}, judge, shown=shown, timeout_s=120,
+                prepare=reference)
 
 
 @CHECKS.add("10.4", points=4, target="capstone.train")

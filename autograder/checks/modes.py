@@ -8,6 +8,7 @@ from torch import nn
 
 from autograder import compare, module_view
 from autograder.inputs import randn, seed_from
+from autograder.observation import vector_jacobian
 from autograder.results import Failure
 from autograder.spec import CheckList, answer
 
@@ -159,7 +160,7 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
         x = step[1].detach().clone().requires_grad_(True)
         before = module_view.describe(ref)["buffers"]
         y = ref(x)
-        grads = torch.autograd.grad(y, [x, *ref.parameters()], step[3])
+        grads = vector_jacobian(y, [x, *ref.parameters()], step[3])
         expected.append({"output": y.detach(), "grads": dict(zip(["input", *names], grads)), "training": ref.training,
                          "buffers": module_view.describe(ref)["buffers"], "before": before, "x": step[1],
                          "g": step[3]})
