@@ -69,6 +69,11 @@ def unrecord(rec):
             return t
         if "__unsupported__" in rec:
             raise Unreadable(f"returned a {rec['__unsupported__']}, which is not a plain tensor or number")
+        if "__stack__" in rec:      # probes.record_series: one tensor per step
+            t = rec["__stack__"]
+            if type(t) is not torch.Tensor or t.dim() == 0:
+                raise Unreadable("returned a malformed series")
+            return list(t.unbind(0))
         if "__seq__" in rec and isinstance(rec["__seq__"], list):
             items = [unrecord(x) for x in rec["__seq__"]]
             return tuple(items) if rec.get("kind") == "tuple" else items

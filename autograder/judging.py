@@ -35,7 +35,7 @@ SCHEMAS = {
     "probes_modules.checkpoint_run": {"losses_before": _LIST, "losses_after": _LIST, "returned": _RECORD,
                                       "state": (dict, type(None)), "optimizer_state": _RECORD,
                                       "marker_exists": (bool,)},
-    "probes_optim.sgd_run": {"call_error": _TEXT, "mro": _LIST, "params": _LIST, "buffers": _LIST,
+    "probes_optim.sgd_run": {"call_error": _TEXT, "mro": _LIST, "params": _LIST, "versions": _LIST, "buffers": _LIST,
                              "returned": _LIST, "step_error": _TEXT, "delegated": _LIST, "unhooked": (bool,)},
     "probes_optim.sgd_errors": {"raised": _LIST},
     "probes_optim.ema_run": {"same_object": (bool,), "is_module": (bool,), "source_training": (bool, type(None)),

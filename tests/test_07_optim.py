@@ -47,3 +47,33 @@ def test_the_ramp_reference_with_a_constant_decay_is_averaged_model():
         for part in ("parameters", "buffers"):
             for name in a[part]:
                 torch.testing.assert_close(a[part][name], b[part][name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_trajectory_crosses_to_the_judge_as_it_was_recorded(monkeypatch):
+    """sgd_run sends each parameter's run as one stacked tensor (thousands of small ones load ~300× slower);
+    a run that changes shape goes step by step; either way the judge reads back every step exactly."""
+    import io
+    from pathlib import Path
+
+    import pytest
+    from autograder import compare
+    monkeypatch.syspath_prepend(str(Path(optim.__file__).parents[1] / "sandboxed"))
+    import probes
+
+    def across(rec):
+        buffer = io.BytesIO()
+        torch.save(rec, buffer)
+        return torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+
+    steady = [torch.randn(3, 2, dtype=torch.float64) for _ in range(50)]
+    changing = [torch.randn(3, 2), torch.randn(3, 2), torch.randn(2, 3)]
+    mixed = [None, torch.randn(2), torch.randn(2).double()]
+    assert "__stack__" in probes.record_series(steady)
+    assert all("__seq__" in probes.record_series(v) for v in (changing, mixed, []))
+    for values in (steady, changing, mixed):
+        back = optim._per_step([across(probes.record_series(values))])
+        assert len(back) == len(values)
+        for (got,), sent in zip(back, values):
+            assert got is None if sent is None else (got.dtype == sent.dtype and torch.equal(got, sent))
+    with pytest.raises(compare.Unreadable):
+        optim._per_step([{"__stack__": torch.tensor(1.0)}])

@@ -124,13 +124,17 @@ def _replay(make, spec):
     return [n for n, _ in named], params, buffers, returned
 
 
+def _per_step(series):
+    """The probe's series, one per parameter (probes.record_series), as one list of values per step."""
+    return [list(step) for step in zip(*(compare.unrecord(s) for s in series))]
+
+
 def _trajectory_problem(names, steps, params, buffers, got_params, got_buffers, tol):
     """The first step at which the recorded run leaves the reference (None: it never does)."""
     for t in range(steps):
         if t >= len(got_params):
             return t, None
-        got = [compare.unrecord(r) for r in got_params[t]]
-        for name, e, g in zip(names, params[t], got):
+        for name, e, g in zip(names, params[t], got_params[t]):
             problem = compare.tensor_problem(e, g, **tol)
             if problem:
                 return t, problem.within(f"after step {t + 1}, parameter `{name}`: ")
@@ -141,7 +145,7 @@ def _trajectory_problem(names, steps, params, buffers, got_params, got_buffers, 
                 return t, Failure(f"after step {t + 1}, there is no self.state[p][\"momentum_buffer\"] for `{name}`",
                                   "keep the buffer in self.state[p][\"momentum_buffer\"]: state_dict() saves only "
                                   "self.state, and the grader compares it with torch's")
-            problem = compare.tensor_problem(e, compare.unrecord(rec), **tol)
+            problem = compare.tensor_problem(e, rec, **tol)
             if problem:
                 return t, problem.within(f"after step {t + 1}, the momentum buffer of `{name}`: ")
     return None, None
@@ -154,7 +158,7 @@ def _matches(spec, flags, t, got_params, tol):
         _, params, _, _ = _replay(lambda ps, **o: _Rule(ps, flags, **o), {**spec, "steps": last})
     except Exception:
         return False
-    return all(compare.tensor_problem(e, compare.unrecord(g), **tol) is None
+    return all(compare.tensor_problem(e, g, **tol) is None
                for step in range(t, last) for e, g in zip(params[step], got_params[step]))
 
 
@@ -183,8 +187,9 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
                            "asks you to rebuild")
         if o["unhooked"]:
             return Failure("step() removed the grader's profile hook: this case fails, whatever was observed")
-        t, problem = _trajectory_problem(names, steps, params, buffers, o["params"], o["buffers"], tol)
-        if o["step_error"] is not None and (problem is None or t >= len(o["params"])):
+        got_params, got_buffers = _per_step(o["params"]), _per_step(o["buffers"])
+        t, problem = _trajectory_problem(names, steps, params, buffers, got_params, got_buffers, tol)
+        if o["step_error"] is not None and (problem is None or t >= len(got_params)):
             text = o["step_error"]
             hint = ("an in-place update of a parameter must not be recorded by autograd: decorate step with "
                     "@torch.no_grad()" if "leaf Variable" in text else
@@ -192,9 +197,9 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
             return Failure(f"{text[:500]}", hint)
         if problem is not None:
             for flags, message in MISTAKES.items():
-                if _matches(spec, {flags: True}, t, o["params"], tol):
+                if _matches(spec, {flags: True}, t, got_params, tol):
                     return problem.with_hint(message)
-            first = [compare.unrecord(r) for r in o["params"][t]]
+            first = got_params[t]
             start = _replay(torch.optim.SGD, {**spec, "steps": max(t, 1)})[1][t - 1] if t else None
             if start is not None and all(torch.equal(a, b) for a, b in zip(first, start)):
                 return problem.with_hint("the parameters did not move: update them in place (p.add_(...)); "
@@ -214,7 +219,7 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
                 return problem.with_hint("after state_dict() / load_state_dict() into a new optimizer the run "
                                          "changed: keep all state in self.state[p] and all options in the groups")
             return problem
-        versions = [[r.get("version") for r in step] for step in o["params"][:2]]
+        versions = o["versions"][:2]
         if groups is None and len(versions) == 2 and any(a == b for a, b, n in zip(*versions, names) if n != "spare"):
             return Failure("a parameter's _version did not move during a step: it was changed through .data",
                            "autograd cannot see writes through .data (a graph that saved the parameter would use the "

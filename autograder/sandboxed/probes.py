@@ -71,6 +71,8 @@ TENSOR, PARAMETER, DTYPE, DEVICE = torch.Tensor, torch.nn.Parameter, torch.dtype
 GRAD, VERSION, REQUIRES_GRAD, IS_LEAF, GRAD_FN = (vars(_BASE)[name].__get__ for name in
                                                   ("grad", "_version", "requires_grad", "is_leaf", "grad_fn"))
 DETACH, CLONE, REQUIRES_GRAD_ = _BASE.detach, _BASE.clone, _BASE.requires_grad_
+SHAPE, DTYPE_OF, DEVICE_OF = (vars(_BASE)[name].__get__ for name in ("shape", "dtype", "device"))
+STACK = torch._C._VariableFunctions.stack
 _RUN_BACKWARD = torch.autograd.variable.Variable._execution_engine.run_backward
 
 
@@ -104,6 +106,21 @@ def record(obj, depth=0, _type=type, _isinstance=isinstance, _str=str, _list=lis
     if kind is DEVICE:
         return {"__device__": _str(obj)}
     return {"__unsupported__": f"{kind.__module__}.{kind.__qualname__}"[:200]}
+
+
+def record_series(values, _type=type):
+    """One record for a quantity followed over many steps (a parameter through training, say).
+
+    A plain tensor of one shape, dtype and device at every step is sent as one stacked tensor: the
+    trusted side loads a few thousand small tensors about 300 times slower than one. Anything else
+    (a step without a tensor, a shape that changed) goes step by step, exactly as `record` has it.
+    """
+    first = values[0] if values else None
+    if _type(first) in (TENSOR, PARAMETER) and all(
+            _type(v) in (TENSOR, PARAMETER) and SHAPE(v) == SHAPE(first) and DTYPE_OF(v) == DTYPE_OF(first)
+            and DEVICE_OF(v) == DEVICE_OF(first) for v in values):
+        return {"__stack__": STACK([DETACH(v) for v in values])}
+    return {"__seq__": [record(v) for v in values], "kind": "list"}
 
 
 class OpLog(TorchFunctionMode):

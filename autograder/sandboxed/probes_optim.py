@@ -8,7 +8,7 @@ import sys
 import torch
 
 import fixtures
-from probes import DETACH, CLONE, TENSOR, backward, error_text, record
+from probes import DETACH, CLONE, TENSOR, VERSION, backward, error_text, record, record_series
 from probes_modules import (INSTANCE_DICT, OPTIMIZER_DICT, SEED, SET_GRAD, SGD, TO, module_state, parameters,
                             qualname, train_step)
 
@@ -34,22 +34,28 @@ def _buffers(optimizer, named, _vars=OPTIMIZER_DICT, _type=type, _dict=dict):
     for _, p in named:
         entry = state.get(p) if isinstance(state, _dict) else None
         buf = entry.get("momentum_buffer") if _type(entry) is _dict else None
-        found.append(record(buf) if _type(buf) is TENSOR else None)
+        found.append(CLONE(DETACH(buf)) if _type(buf) is TENSOR else None)
     return found
+
+
+def _by_parameter(steps):
+    """Per-step lists of tensors as one series per parameter (probes.record_series)."""
+    return [record_series([step[i] for step in steps]) for i in range(len(steps[0]))] if steps else []
 
 
 def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_factors=None, add_group=None,
             reload_at=None, closure=False, device="cpu", dtype="float32"):
     """target(groups, **options) on a fixture model, then `steps` training steps on fixtures.mse; after
-    each, every parameter and momentum buffer. Options: an lr schedule (a factor per step on each
+    each, every parameter, its _version and its momentum buffer (params and buffers: one series per
+    parameter, each entry a step). Options: an lr schedule (a factor per step on each
     group's first lr, as schedulers do), a group added at a step, a reload through state_dict() into
     a new optimizer at a step, step(closure)."""
     cls = ctx.resolve(target)
     SEED(seed)
     net = _place(fixtures.MODELS[model](), device, dtype)
     named = parameters(net)
-    out = {"call_error": None, "mro": [], "params": [], "buffers": [], "returned": [], "step_error": None,
-           "delegated": [], "unhooked": False}
+    out = {"call_error": None, "mro": [], "params": [], "versions": [], "buffers": [], "returned": [],
+           "step_error": None, "delegated": [], "unhooked": False}
     try:
         optimizer = cls(_groups(net, groups), **options)
     except NotImplementedError:
@@ -71,6 +77,7 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
         backward(loss, torch.ones_like(loss))
         return loss
 
+    params, buffers = [], []
     try:
         first_lrs = [g["lr"] for g in optimizer.param_groups]
         for t in range(steps):
@@ -94,12 +101,14 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
                 SET_PROFILE(None)
             if closure:
                 out["returned"].append(float(returned) if type(returned) is TENSOR else record(returned))
-            out["params"].append([record(p) for _, p in named])
-            out["buffers"].append(_buffers(optimizer, named))
+            params.append([CLONE(DETACH(p)) for _, p in named])
+            out["versions"].append([VERSION(p) for _, p in named])
+            buffers.append(_buffers(optimizer, named))
     except NotImplementedError:
         raise
     except Exception as e:
-        out["step_error"] = f"step {len(out['params'])}: {error_text(e)}"
+        out["step_error"] = f"step {len(params)}: {error_text(e)}"
+    out["params"], out["buffers"] = _by_parameter(params), _by_parameter(buffers)
     out["delegated"] = sorted(delegated)
     return out
 
