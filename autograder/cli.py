@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from autograder import lessons
@@ -30,8 +32,10 @@ def _lesson(text: str) -> str:
 
 
 def cmd_check(args) -> int:
-    from autograder import engine, notebook, report
+    from autograder import notebook, report
     lesson = None if args.lesson == "all" else _lesson(args.lesson)
+    if args.watch and lesson is None:
+        raise UserError("--watch checks one lesson: name it (course check 06 --watch)")
     try:
         root = Path(args.path).resolve() if args.path else notebook.find_root()
     except FileNotFoundError as e:
@@ -46,15 +50,70 @@ def cmd_check(args) -> int:
         else:
             print(progress)
         return GRADER_FAULT_EXIT if any(r.grader_errors for r in progress.results.values()) else 0
+    if args.watch:
+        return _watch(lesson, root, args.json)
+    return _check_once(lesson, root, args.json)
+
+
+def _check_once(lesson: str, root: Path, as_json: bool) -> int:
+    from autograder import engine, report
     try:
         result = engine.grade_submission(lesson, root, hidden=False)
     except engine.NoChecks as e:
         raise UserError(str(e))
-    if args.json:
+    if as_json:
         print(report.dumps({"lesson": lesson, **result.as_json()}))
     else:
         print(report.text_table(result))
     return GRADER_FAULT_EXIT if result.grader_errors else 0
+
+
+WATCH_POLL_S = 0.1
+
+
+def _what_a_check_reads(root: Path, lesson: str) -> dict:
+    """(mtime, size) of each file engine.copy_submission copies: course_pkg's and the lesson's notebook.
+    Polled rather than watched with inotify: a dozen files, and no file events on many network homes."""
+    files = [root / f"{lesson}.ipynb", root / lesson / f"{lesson}.ipynb", root / "lessons" / lesson / f"{lesson}.ipynb",
+             *(p for p in (root / "course_pkg").rglob("*") if "__pycache__" not in p.parts)]
+    seen = {}
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        seen[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return seen
+
+
+def _watch(lesson: str, root: Path, as_json: bool) -> int:
+    """Check, then check again on every save, with the next sandbox started while the student edits
+    (engine.keep_warm, as in a notebook kernel): each check after the first waits only for its cases."""
+    from datetime import datetime
+    from autograder import engine
+    warm = os.environ.get("COURSE_KEEP_WARM") != "0"
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)      # as Ctrl+C: the spare sandbox and its folder go too
+    try:
+        while True:
+            before = _what_a_check_reads(root, lesson)
+            code = _check_once(lesson, root, as_json)
+            if code == GRADER_FAULT_EXIT:
+                return code
+            if warm:
+                engine.keep_warm(lesson=lesson)
+            print(f"[{datetime.now():%H:%M:%S}] watching {root / 'course_pkg'} and {lesson}.ipynb: checking again "
+                  "on every save (Ctrl+C to stop)", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            while _what_a_check_reads(root, lesson) == before:
+                time.sleep(WATCH_POLL_S)
+            time.sleep(WATCH_POLL_S)     # an editor that saves several files, or writes one in two steps
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        engine.drop_spare()
 
 
 def cmd_release(args) -> int:
@@ -141,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lesson", help="lesson id: 1, 01 or 01_tensors; `all` for every lesson's score and the total")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--path", help="folder holding course_pkg/ (default: this folder or the nearest above)")
+    p.add_argument("--watch", action="store_true",
+                   help="check again each time you save course_pkg/ or the lesson's notebook; keeps the next "
+                        "sandbox started between checks (~250 MB; COURSE_KEEP_WARM=0 turns that off)")
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("release", help="build the student edition (stubs + nbgrader generate_assignment)")

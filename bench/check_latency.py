@@ -1,6 +1,6 @@
 """Median wall time of `course check LESSON` against `python -c "import torch"`, side by side in one run.
 
-    python bench/check_latency.py [--runs 7] [--lesson 01 [02 …]] [--compare-with OTHER_CHECKOUT]
+    python bench/check_latency.py [--runs 7] [--lesson 01 [02 …]] [--compare-with OTHER_CHECKOUT] [--watch]
 
 --compare-with also times `course check` from another checkout of the course (an older commit, say),
 in the same alternation, so a change's cost is measured against the same load.
@@ -8,12 +8,16 @@ Goal: course check ≤ 1.2 × import torch. Runs alternate so load on the machin
 For a lesson whose students step a torch optimizer (lessons.STEPS_OPTIMIZERS) the sandbox must also
 import torch._dynamo, which torch.optim imports on first use: `import torch, torch._dynamo` is timed
 too, as that lesson's floor.
+--watch also times `course check LESSON --watch` on a copy of the course: from saving a file in
+course_pkg/ to the new verdict, `--runs` saves `--gap` seconds apart (a student edits in between).
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +36,8 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--lesson", nargs="+", default=["01"])
     parser.add_argument("--compare-with", type=Path, help="another checkout of the course to time as well")
+    parser.add_argument("--watch", action="store_true", help="also time a check after a save in --watch mode")
+    parser.add_argument("--gap", type=float, default=4.0, help="seconds between saves with --watch")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from autograder import lessons
@@ -54,7 +60,46 @@ def main():
     for name, ts in times.items():
         m = statistics.median(ts)
         print(f"{name:<40} median {m:6.2f} s  {m / base:5.2f}x  (runs: {', '.join(f'{t:.2f}' for t in ts)})")
+    if args.watch:
+        for lesson in args.lesson:
+            ts = watched(lesson, args.runs, args.gap)
+            m = statistics.median(ts)
+            print(f"{'course check ' + lesson + ' --watch, a save':<40} median {m:6.2f} s  {m / base:5.2f}x  "
+                  f"(runs: {', '.join(f'{t:.2f}' for t in ts)})")
     print("goal: course check <= 1.2x import torch")
+
+
+def watched(lesson: str, saves: int, gap: float) -> list[float]:
+    """Seconds from each save to the verdict it causes, in one `course check LESSON --watch`."""
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        shutil.copytree(ROOT / "course_pkg", work / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
+        for notebook in (ROOT / "lessons").glob("*/*.ipynb"):
+            shutil.copyfile(notebook, work / notebook.name)
+        watch = subprocess.Popen([sys.executable, "-m", "autograder", "check", lesson, "--watch", "--path", str(work)],
+                                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+
+        def verdict():      # the line the watcher prints after each verdict
+            while "watching" not in watch.stderr.readline():
+                if watch.poll() is not None:
+                    raise SystemExit(f"course check {lesson} --watch stopped (exit {watch.returncode})")
+
+        try:
+            verdict()
+            times = []
+            target = next((work / "course_pkg").glob("*.py"))
+            for _ in range(saves):
+                time.sleep(gap)
+                start = time.perf_counter()
+                with open(target, "a") as f:
+                    f.write("\n")
+                verdict()
+                times.append(time.perf_counter() - start)
+        finally:
+            watch.terminate()
+            watch.wait()
+        return times
 
 
 if __name__ == "__main__":

@@ -57,3 +57,45 @@ def test_grade_json_matches_the_contract(tmp_path):
         assert {"points", "max", "devices", "message"} <= set(exercise)
         assert set(exercise["devices"].values()) <= {"pass", "fail", "error"}
     assert (tmp_path / "out" / "grades.csv").exists() and (tmp_path / "out" / "feedback" / "ada.html").exists()
+
+
+def test_check_watch_checks_again_on_each_save_and_cleans_up_on_ctrl_c(tmp_path):
+    """`course check 00 --watch`: a verdict, then a new one after each save (with the sandbox started
+    while the student edits), and Ctrl+C ends it with nothing left behind: no runner, no work folder."""
+    import glob
+    import queue
+    import signal
+    import tempfile
+    import threading
+    from tests.support import add_notebook, make_submission
+    sub = add_notebook(make_submission(tmp_path), "00_basics")
+    folders = set(glob.glob(f"{tempfile.gettempdir()}/course-check-*"))
+    watch = subprocess.Popen([sys.executable, "-m", "autograder", "check", "00", "--watch", "--path", str(sub)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watch.stdout], daemon=True).start()
+    threading.Thread(target=lambda: [lines.put(line) for line in watch.stderr], daemon=True).start()
+
+    def next_verdict():
+        said = []
+        while True:
+            said.append(lines.get(timeout=120))
+            if said[-1].startswith("[") and "watching" in said[-1]:
+                return "".join(said)
+
+    try:
+        assert "00_basics: 3 / 3 points" in next_verdict()
+        basics = sub / "course_pkg" / "basics.py"
+        basics.write_text(basics.read_text() + "\n\ndef tensor_summary(t):\n    return {}\n")
+        second = next_verdict()
+        assert "00_basics: 2 / 3 points" in second and "tensor_summary" in second
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(timeout=60) == 0
+    finally:
+        watch.kill()
+    assert set(glob.glob(f"{tempfile.gettempdir()}/course-check-*")) <= folders
+
+
+def test_check_watch_needs_one_lesson():
+    out = course("check", "all", "--watch")
+    assert out.returncode == 2 and "--watch checks one lesson" in out.stderr
