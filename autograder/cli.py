@@ -74,7 +74,8 @@ WATCH_POLL_S = 0.1
 def _what_a_check_reads(root: Path, lesson: str) -> dict:
     """(mtime, size) of each file engine.copy_submission copies: course_pkg's and the lesson's notebook.
     Polled rather than watched with inotify: a dozen files, and no file events on many network homes."""
-    files = [root / f"{lesson}.ipynb", root / lesson / f"{lesson}.ipynb", root / "lessons" / lesson / f"{lesson}.ipynb",
+    from autograder.engine import lesson_notebooks
+    files = [*lesson_notebooks(root, lesson),
              *(p for p in (root / "course_pkg").rglob("*") if "__pycache__" not in p.parts)]
     seen = {}
     for path in files:

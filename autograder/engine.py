@@ -56,14 +56,17 @@ def case_seed(lesson: str, check_id: str, device: str, secret: bytes | None) -> 
     return int.from_bytes(hashlib.sha256(secret + text).digest()[:4], "little")
 
 
+def lesson_notebooks(src: Path, lesson: str) -> list[Path]:
+    """Where a submission's notebook for `lesson` may be, in the order looked at: beside course_pkg in
+    nbgrader's layout, in a lesson folder in a student's workspace, under lessons/ in the instructor's tree."""
+    return [src / f"{lesson}.ipynb", src / lesson / f"{lesson}.ipynb", src / "lessons" / lesson / f"{lesson}.ipynb"]
+
+
 def copy_submission(src: Path, dest: Path, lesson: str) -> list[str]:
     """Copy course_pkg/ and the lesson's notebook; skip links and anything past the size caps."""
     notes, total, count = [], 0, 0
     dest.mkdir(parents=True)
-    # The notebook sits beside course_pkg in nbgrader's layout, in a lesson folder in a student's
-    # workspace, and under lessons/ in the instructor's tree; it is copied to the top either way.
-    notebooks = [src / f"{lesson}.ipynb", src / lesson / f"{lesson}.ipynb", src / "lessons" / lesson / f"{lesson}.ipynb"]
-    notebook = next((nb for nb in notebooks if nb.is_file() or nb.is_symlink()), None)
+    notebook = next((nb for nb in lesson_notebooks(src, lesson) if nb.is_file() or nb.is_symlink()), None)
     if notebook is not None and not notebook.is_symlink():
         shutil.copyfile(notebook, dest / f"{lesson}.ipynb")
     for item in [src / "course_pkg"]:

@@ -13,7 +13,6 @@ course_pkg/ to the new verdict, `--runs` saves `--gap` seconds apart (a student 
 """
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -71,11 +70,9 @@ def main():
 
 def watched(lesson: str, saves: int, gap: float) -> list[float]:
     """Seconds from each save to the verdict it causes, in one `course check LESSON --watch`."""
+    from tests.support import make_submission
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        shutil.copytree(ROOT / "course_pkg", work / "course_pkg", ignore=shutil.ignore_patterns("__pycache__"))
-        for notebook in (ROOT / "lessons").glob("*/*.ipynb"):
-            shutil.copyfile(notebook, work / notebook.name)
+        work = make_submission(Path(folder))
         watch = subprocess.Popen([sys.executable, "-m", "autograder", "check", lesson, "--watch", "--path", str(work)],
                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True)
