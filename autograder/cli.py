@@ -96,7 +96,10 @@ def _watch(lesson: str, root: Path, as_json: bool) -> int:
 
     def stop(signum, frame):
         raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stop)      # as Ctrl+C: the spare sandbox and its folder go too
+    # Ctrl+C and SIGTERM end it with the spare sandbox and its folder, even when started with SIGINT
+    # ignored (a background job of a script, which Python then leaves ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             before = _what_a_check_reads(root, lesson)
