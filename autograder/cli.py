@@ -92,7 +92,7 @@ def _watch(lesson: str, root: Path, as_json: bool) -> int:
     (engine.keep_warm, as in a notebook kernel): each check after the first waits only for its cases."""
     from datetime import datetime
     from autograder import engine
-    warm = os.environ.get("COURSE_KEEP_WARM") != "0"
+    warm = engine.warm_wanted()
 
     def stop(signum, frame):
         raise KeyboardInterrupt

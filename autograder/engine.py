@@ -169,6 +169,11 @@ _spare: tuple[int, _Runner, sandbox.Limits, list[str] | None] | None = None
 _spare_lock = threading.Lock()
 
 
+def warm_wanted() -> bool:
+    """Whether the user lets a spare sandbox wait between checks (COURSE_KEEP_WARM=0 says no)."""
+    return os.environ.get("COURSE_KEEP_WARM") != "0"
+
+
 def keep_warm(*, limits: sandbox.Limits | None = None, devices: list[str] | None = None,
               lesson: str | None = None) -> None:
     """Start the runner the next grade_submission (same limits and devices) of this process will use,

@@ -8,7 +8,6 @@ pass yet stops "Run all" with one line, not a traceback through the grader.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -68,9 +67,11 @@ def _keep_warm(lesson: str | None = None) -> None:
     """In a kernel, start the sandbox the next check cell will use, so that it does not wait for
     Python and torch to start (engine.keep_warm; it holds ~200 MB while it waits). Outside a kernel (a
     script, the tests), or with COURSE_KEEP_WARM=0, do nothing."""
-    if _ipython() is None or os.environ.get("COURSE_KEEP_WARM") == "0":
+    if _ipython() is None:
         return
     from autograder import engine
+    if not engine.warm_wanted():
+        return
     try:
         engine.keep_warm(lesson=lesson or Path.cwd().name)      # a kernel runs in its lesson's folder
     except Exception:        # a sandbox that cannot start is reported by the check that needs it

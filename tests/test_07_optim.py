@@ -68,9 +68,10 @@ def test_a_trajectory_crosses_to_the_judge_as_it_was_recorded(monkeypatch):
     steady = [torch.randn(3, 2, dtype=torch.float64) for _ in range(50)]
     changing = [torch.randn(3, 2), torch.randn(3, 2), torch.randn(2, 3)]
     mixed = [None, torch.randn(2), torch.randn(2).double()]
+    two_dtypes = [torch.randn(2), torch.randn(2).double()]      # torch.stack would promote both to float64
     assert "__stack__" in probes.record_series(steady)
-    assert all("__seq__" in probes.record_series(v) for v in (changing, mixed, []))
-    for values in (steady, changing, mixed):
+    assert all("__seq__" in probes.record_series(v) for v in (changing, mixed, two_dtypes, []))
+    for values in (steady, changing, mixed, two_dtypes):
         back = optim._per_step([across(probes.record_series(values))])
         assert len(back) == len(values)
         for (got,), sent in zip(back, values):
