@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from autograder.results import GraderFault
     args = build_parser().parse_args(argv)
+    if args.command in ("check", "grade"):
+        from autograder import engine
+        engine.only_grading()
     try:
         code = args.run(args)
         if argv is None and args.command == "check":

@@ -226,8 +226,9 @@ def grade_packed(lesson: str, entries, secret: bytes, batch: str, fingerprint: s
 def dask_setup(worker) -> None:
     """Run in each worker process of a `local:N` cluster as it starts (its preload): those processes
     only grade. (A shared cluster's workers are left as they are.)"""
-    from autograder import submission
+    from autograder import engine, submission
     submission.skip_iri_grammar()
+    engine.only_grading()
 
 
 def _connect(address: str):

@@ -33,6 +33,7 @@ from pathlib import Path
 from autograder import lessons, sandbox
 from autograder.protocol import Channel, ProtocolError
 from autograder.results import CaseVerdict, Failure, GraderFault, LessonResult
+from autograder.sandboxed import lazy_dynamo
 
 MAX_RESTARTS = 8
 MAX_SUBMISSION_BYTES = 50 * 2**20
@@ -121,6 +122,8 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     try:
         warnings = copy_submission(submission, runner.work / "in" / "submission", lesson)
         import torch  # noqa: F401  (deliberately after the runner started: so is everything that imports it)
+        if _ONLY_GRADING:
+            lazy_dynamo.install()
         from autograder import checks as checks_pkg, judging
         devices = devices or available_devices()
         runner.cuda = "cuda" in devices
@@ -143,6 +146,18 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
                      + unbuildable.get((check.id, d), []) for d in devices}
         results.append(judging.aggregate(check, by_device, submission))
     return LessonResult(lesson, results, warnings)
+
+
+_ONLY_GRADING = False
+
+
+def only_grading() -> None:
+    """Say that this process only grades (`course check`, `course grade`, a LocalCluster's workers):
+    then the references torch.optim computes here get sandboxed/lazy_dynamo.py's stand-in for
+    torch._dynamo, as the sandbox's student code does, instead of importing it (~1.2 s). A notebook
+    kernel that checks is the student's own process, and keeps its torch as it is."""
+    global _ONLY_GRADING
+    _ONLY_GRADING = True
 
 
 def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None, preload: tuple[str, ...] = ()) -> _Runner:

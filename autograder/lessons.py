@@ -21,10 +21,6 @@ def resolve(name: str) -> str:
     raise UnknownLesson(f"unknown lesson {name!r}; expected one of: {', '.join(LESSONS)} (or just its number, e.g. 1)")
 
 
-# The lessons whose checks build and step torch optimizers (their students' code and the references).
-STEPS_OPTIMIZERS = ("06_modules", "07_optim", "08_training", "10_capstone")
-
-
 # The lessons whose students' code passes gradients to autograd.grad or backward: torch checks them
 # with torch.fx.experimental.symbolic_shapes, whose first import (SymPy's) takes ~0.25 s.
 PASSES_GRADIENTS = ("02_autograd",)
@@ -33,16 +29,14 @@ PASSES_GRADIENTS = ("02_autograd",)
 def sandbox_preload(lesson: str | None) -> tuple[str, ...]:
     """Modules a lesson's sandbox imports before its job arrives, beside torch.
 
-    torch.optim imports torch._dynamo on first use (~1.2 s on 2 cores, as long again as torch), and
     autograd.grad or backward given a gradient imports SymPy: for a lesson whose students' code does,
     imported ahead of need, that overlaps the trusted side's own imports and planning, or a warm
-    sandbox's idle wait. Another lesson should not wait for them."""
+    sandbox's idle wait. Another lesson should not wait for it. (torch.optim's first use would import
+    torch._dynamo, ~1.2 s, but the sandbox puts sandboxed/lazy_dynamo.py's stand-in in its place.)"""
     try:
         lesson = resolve(lesson) if lesson is not None else None
     except UnknownLesson:
         return ()
-    if lesson in STEPS_OPTIMIZERS:
-        return ("torch._dynamo",)          # it imports symbolic_shapes too
     if lesson in PASSES_GRADIENTS:
         return ("torch.fx.experimental.symbolic_shapes",)
     return ()

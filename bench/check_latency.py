@@ -5,9 +5,8 @@
 --compare-with also times `course check` from another checkout of the course (an older commit, say),
 in the same alternation, so a change's cost is measured against the same load.
 Goal: course check ≤ 1.2 × import torch. Runs alternate so load on the machine hits all of them.
-For a lesson whose students step a torch optimizer (lessons.STEPS_OPTIMIZERS) the sandbox must also
-import torch._dynamo, which torch.optim imports on first use: `import torch, torch._dynamo` is timed
-too, as that lesson's floor.
+(torch.optim's first use imports torch._dynamo, as long again as torch: both sides of a check put
+sandboxed/lazy_dynamo.py's stand-in in its place, so the lessons that step optimizers share the floor.)
 --watch also times `course check LESSON --watch` on a copy of the course: from saving a file in
 course_pkg/ to the new verdict, `--runs` saves `--gap` seconds apart (a student edits in between).
 """
@@ -39,10 +38,7 @@ def main():
     parser.add_argument("--gap", type=float, default=4.0, help="seconds between saves with --watch")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from autograder import lessons
     runs = {"python -c 'import torch'": ([sys.executable, "-c", "import torch"], ROOT)}
-    if any(lessons.resolve(lesson) in lessons.STEPS_OPTIMIZERS for lesson in args.lesson):
-        runs["python -c 'import torch, torch._dynamo'"] = ([sys.executable, "-c", "import torch, torch._dynamo"], ROOT)
     for lesson in args.lesson:
         check = [sys.executable, "-m", "autograder", "check", lesson, "--path", str(ROOT)]
         runs[f"course check {lesson}"] = (check, ROOT)

@@ -38,8 +38,11 @@ import torch  # noqa: E402
 WORK = os.path.abspath(sys.argv[3])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # probes.py beside this file
 import fixtures  # noqa: E402
+import lazy_dynamo  # noqa: E402
 import probes  # noqa: E402
 import seal  # noqa: E402
+
+lazy_dynamo.install()   # torch.optim's first step no longer imports torch._dynamo (~1.2 s): see lazy_dynamo.py
 
 probes.ISOLATED = WORK == "/sandbox"
 THIS = sys.modules[__name__]   # IPython later puts its own module at sys.modules["__main__"]   # the trusted side passes that folder only under bubblewrap
