@@ -26,12 +26,16 @@ def resolve(name: str) -> str:
 PASSES_GRADIENTS = ("02_autograd",)
 
 
+# The lessons whose students' code draws a matplotlib figure that a check reads (~0.45 s to import pyplot).
+PLOTS = ("08_training",)
+
+
 def sandbox_preload(lesson: str | None) -> tuple[str, ...]:
     """Modules a lesson's sandbox imports before its job arrives, beside torch.
 
-    autograd.grad or backward given a gradient imports SymPy: for a lesson whose students' code does,
-    imported ahead of need, that overlaps the trusted side's own imports and planning, or a warm
-    sandbox's idle wait. Another lesson should not wait for it. (torch.optim's first use would import
+    autograd.grad or backward given a gradient imports SymPy, a figure matplotlib.pyplot: for a lesson
+    whose students' code does, imported ahead of need, that overlaps the trusted side's own imports
+    and planning, or a warm sandbox's idle wait. Another lesson should not wait for them. (torch.optim's first use would import
     torch._dynamo, ~1.2 s, but the sandbox puts sandboxed/lazy_dynamo.py's stand-in in its place.)"""
     try:
         lesson = resolve(lesson) if lesson is not None else None
@@ -39,6 +43,8 @@ def sandbox_preload(lesson: str | None) -> tuple[str, ...]:
         return ()
     if lesson in PASSES_GRADIENTS:
         return ("torch.fx.experimental.symbolic_shapes",)
+    if lesson in PLOTS:
+        return ("matplotlib.pyplot",)     # with the sandbox's MPLBACKEND=Agg, into its own HOME's cache
     return ()
 
 

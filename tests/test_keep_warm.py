@@ -93,7 +93,8 @@ def test_a_kernel_keeps_one_sandbox_warm_and_a_script_does_not(monkeypatch):
 # runner's death message carry this line back.
 REPORT_PRELOAD = """
 import os as _os, sys as _sys
-print("imported before the job:", [m for m in ("torch._dynamo", "sympy") if type(_sys.modules.get(m)).__name__ == "module"],
+print("imported before the job:",
+      [m for m in ("torch._dynamo", "sympy", "matplotlib.pyplot") if type(_sys.modules.get(m)).__name__ == "module"],
       "torch._dynamo is", type(_sys.modules.get("torch._dynamo")).__name__, flush=True)
 _os._exit(3)
 """
@@ -101,16 +102,17 @@ _os._exit(3)
 
 @pytest.mark.parametrize("lesson,module,exercise,preloaded", [("06_modules", "modules", "6.1", "[]"),
                                                               ("02_autograd", "autograd", "2.1", "['sympy']"),
+                                                              ("08_training", "training", "8.1", "['matplotlib.pyplot']"),
                                                               ("01_tensors", "tensors", "1.1", "[]"),
                                                               ("09_modes", "modes", "9.1", "[]")])
 @pytest.mark.parametrize("warm", [True, False], ids=["spare", "fresh"])
 def test_a_lesson_gets_what_its_students_code_imports_ahead_of_need(tmp_path, lesson, module, exercise, preloaded,
                                                                     warm):
-    """autograd.grad or backward given a gradient imports SymPy (~0.25 s): for a lesson whose students'
-    code does, the sandbox has it before its job arrives, whether started ahead of need for that lesson
-    or with the job; the other lessons do not pay for it. torch.optim's first use would import
-    torch._dynamo (~1.2 s): no lesson pays for that, not even 06's, whose students step optimizers,
-    as every sandbox has the stand-in of sandboxed/lazy_dynamo.py in its place."""
+    """autograd.grad or backward given a gradient imports SymPy (~0.25 s), a figure matplotlib.pyplot
+    (~0.45 s): for a lesson whose students' code does, the sandbox has it before its job arrives,
+    whether started ahead of need for that lesson or with the job; the other lessons do not pay for
+    it. torch.optim's first use would import torch._dynamo (~1.2 s): no lesson pays for that, not even
+    06's, whose students step optimizers, as every sandbox has sandboxed/lazy_dynamo.py's stand-in."""
     if warm:
         engine.keep_warm(lesson=lesson)
     result = grade(lesson, make_submission(tmp_path, {module: REPORT_PRELOAD}), only={exercise})
