@@ -132,6 +132,26 @@ def test_references_are_computed_while_the_sandbox_runs(tmp_path, monkeypatch):
     assert thread == "course-references" and judged - made > 1.0, computed
 
 
+def test_the_trusted_side_computes_on_one_torch_thread_and_gives_a_kernel_back_its_own(tmp_path, monkeypatch):
+    """While its sandbox runs, the trusted side's torch keeps to one thread (OpenMP threads waiting
+    for a busy core cost lesson 08's plan 0.5 s); a notebook kernel's count is its own again after."""
+    seen = []
+    right = checks.load(LESSON).CHECKS.by_id()["0.2"].make_cases
+
+    def recording(gen, device):
+        seen.append(torch.get_num_threads())
+        yield from right(gen, device)
+    _replace_cases(monkeypatch, "0.2", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = engine.grade_submission(LESSON, make_submission(tmp_path), secret=SECRET, only={"0.2"})
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1] and result.checks[0].points == result.checks[0].max
+
+
 def test_an_unknown_probe_is_found_before_any_student_code_runs(tmp_path, monkeypatch):
     def misspelt(gen, device):
         yield Case("obsreve", {}, lambda o: None)
@@ -139,6 +159,19 @@ def test_an_unknown_probe_is_found_before_any_student_code_runs(tmp_path, monkey
     result = engine.grade_submission(LESSON, make_submission(tmp_path), hidden=True, secret=SECRET)
     bad = next(c for c in result.checks if c.id == "0.2")
     assert "grader_error" in bad.devices.values() and "unknown probe ['obsreve']" in bad.message
+
+
+def test_the_probe_names_the_judge_knows_are_the_sandbox_s_functions_that_take_its_context():
+    """known_probes reads names by a regular expression (fast); the syntax tree says the same."""
+    import ast
+    from autograder.spec import SANDBOXED, known_probes
+    parsed = set()
+    for path in SANDBOXED.glob("probes*.py"):
+        prefix = "" if path.stem == "probes" else f"{path.stem}."
+        parsed.update(prefix + node.name for node in ast.parse(path.read_text()).body
+                      if isinstance(node, ast.FunctionDef) and not node.name.startswith("_") and node.args.args
+                      and node.args.args[0].arg == "ctx")
+    assert known_probes() == parsed and "call" in parsed and "probes_optim.sgd_run" in parsed
 
 
 def test_course_grade_exits_non_zero_on_a_grader_error(tmp_path, monkeypatch, capsys):
