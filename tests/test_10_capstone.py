@@ -49,11 +49,12 @@ def test_the_reference_ema_is_the_warm_up_ramp():
 
 
 def test_each_named_loop_mistake_changes_the_history():
-    spec = capstone._spec(3, 2, 0.25, "cpu")
-    right = capstone._reference_train(spec)[0]
-    for flags, _ in capstone.TRAIN_MISTAKES:
-        wrong = capstone._reference_train(spec, **flags)[0]
-        assert any(wrong[k] != right[k] for k in capstone.HISTORY), flags
+    for examples in (capstone.FEW_EXAMPLES, None):       # the public case's digits, the hidden case's
+        spec = capstone._spec(3, 2, 0.25, "cpu", torch.float64, examples)
+        right = capstone._reference_train(spec)[0]
+        for flags, _ in capstone.TRAIN_MISTAKES:
+            wrong = capstone._reference_train(spec, **flags)[0]
+            assert any(wrong[k] != right[k] for k in capstone.HISTORY), (flags, examples)
 
 
 def test_a_memory_bomb_in_train_costs_only_its_exercise(tmp_path):
