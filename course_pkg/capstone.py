@@ -3,7 +3,8 @@
 Everything you built meets on a real dataset: scikit-learn's handwritten digits (1,797 images of
 8×8 pixels, shipped with the package). The same network is built twice from one seed, from your
 parts (BatchNorm, Dropout, SGD, EMA) and from torch's, and the grader checks that with dropout off
-the two are the same computation, step for step, and that with dropout on yours learns as well.
+the two are the same computation, step for step; that with dropout on they are again once torch's
+applies the masks your dropout drew; and that with dropout on yours learns as well.
 """
 import math
 

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from autograder import sandbox
+from autograder import module_view, sandbox
 from autograder.checks import capstone
 from autograder.sandboxed import fixtures
 from course_pkg.capstone import digits_data
@@ -55,6 +55,26 @@ def test_each_named_loop_mistake_changes_the_history():
         for flags, _ in capstone.TRAIN_MISTAKES:
             wrong = capstone._reference_train(spec, **flags)[0]
             assert any(wrong[k] != right[k] for k in capstone.HISTORY), (flags, examples)
+
+
+def _as_recorded(view):
+    """A module_view.describe dict in the shape the sandbox's module_state records it."""
+    return {**view, **{part: {name: {"__tensor__": t, "requires_grad": part == "parameters"}
+                              for name, t in view[part].items()} for part in ("parameters", "buffers")}}
+
+
+def test_the_accuracy_case_fails_weights_that_did_not_learn_and_passes_torchs_own():
+    """No bank row reaches 10.3's accuracy run (each mistake fails an earlier, exact case): its judge
+    is shown here to tell trained weights from untrained ones."""
+    case = capstone._accuracy_case(torch.Generator().manual_seed(0), "cpu")
+    seed, epochs = case.params["seed"], case.params["epochs"]
+    _, states, ema, _, _ = case.prepare()
+    outcome = {"call_error": None, "step_error": None, "unhooked": False, "delegated": [],
+               "states": [_as_recorded(s) for s in states], "ema": _as_recorded(ema)}
+    assert case.judge(outcome) is None
+    untrained = _as_recorded(module_view.describe(fixtures.torch_pipeline(seed, 0.25, torch.device("cpu"))[0]))
+    failure = case.judge({**outcome, "states": [untrained] * epochs})
+    assert failure is not None and "expected at least 95 %" in failure.message, failure
 
 
 def test_a_memory_bomb_in_train_costs_only_its_exercise(tmp_path):

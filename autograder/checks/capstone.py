@@ -4,9 +4,11 @@ split of scikit-learn's digits, trained by the same loop; the student's recorded
 here, in torch's net, never by the student's code.
 
 (Long because the capstone's checks are four observations of a whole pipeline: a split's loaders, a
-2-D BatchNorm step for step, a pipeline's parts step for step and at full training, and a loop with
-an EMA whose named mistakes are replayed to say which one a wrong history follows.)
+2-D BatchNorm step for step, a pipeline's parts step for step (dropout off; then on, torch's replaying
+the student's masks) and at full training, and a loop with an EMA whose named mistakes are replayed to
+say which one a wrong history follows.)
 """
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -287,11 +289,26 @@ def _spec(seed, epochs, dropout, device, dtype=torch.float32, examples=None):
             "test_batch_size": TEST_BATCH, "epochs": epochs, "dropout": dropout, "device": str(device)}
 
 
-@lru_cache(maxsize=8)
-def _torch_run(seed, epochs, dropout, device, dtype=torch.float32, lr_gamma=1.0, examples=None):
-    """torch's pipeline trained by fixtures.run_epochs, as parts_run trains the student's."""
+class _Replay(torch.nn.Module):
+    """Dropout that draws nothing: in training mode its k-th pass multiplies by the k-th ratio (a
+    student's dropout output over its input, 0 where the input was 0: there every mask gives 0, and
+    the ReLU before it passes no gradient); in eval mode the identity."""
+
+    def __init__(self, ratios):
+        super().__init__()
+        self.ratios = iter(ratios)
+
+    def forward(self, x):
+        return x * next(self.ratios).to(x.device) if self.training else x
+
+
+def _torch_run(seed, epochs, dropout, device, dtype=torch.float32, lr_gamma=1.0, examples=None, ratios=None):
+    """torch's pipeline trained by fixtures.run_epochs, as parts_run trains the student's; with ratios,
+    its Dropout replays a student's masks (_Replay)."""
     spec = _spec(seed, epochs, dropout, device, dtype, examples)
     model, optimizer, ema = fixtures.torch_pipeline(seed, dropout, torch.device(device), dtype)
+    if ratios is not None:
+        model.dropout = _Replay(ratios)
     train, test = fixtures.digits_loaders(spec["x"], spec["y"], seed, BATCH_SIZE, TEST_SIZE, TEST_BATCH)
     torch.manual_seed(seed + 1)
     losses, states = [], []
@@ -302,6 +319,9 @@ def _torch_run(seed, epochs, dropout, device, dtype=torch.float32, lr_gamma=1.0,
     with torch.no_grad():
         logits = model(test.dataset.tensors[0])
     return losses, states, module_view.describe(ema.module), logits, test.dataset.tensors
+
+
+_cached_torch_run = lru_cache(maxsize=8)(_torch_run)      # a class's submissions share the public seeds
 
 
 def _accuracy(state, tensors, dropout):
@@ -344,34 +364,12 @@ def _match_case(gen, device, epochs=3):
     seed = seed_from(gen)
     spec = {**_spec(seed, epochs, 0.0, device, torch.float64, FEW_EXAMPLES), "lr_gamma": LR_GAMMA}
     atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
-    reference = Reference(lambda: _torch_run(seed, epochs, 0.0, str(device), torch.float64, LR_GAMMA, FEW_EXAMPLES))
+    reference = Reference(lambda: _cached_torch_run(seed, epochs, 0.0, str(device), torch.float64, LR_GAMMA,
+                                                    FEW_EXAMPLES))
 
     def judge(o):
         states, problem = _trained(o, epochs)
-        if problem:
-            return problem
-        losses, ref_states, ref_ema, ref_logits, _ = reference()
-        got = torch.tensor([float(v) for v in o["losses"]], dtype=torch.float64)
-        expected = torch.tensor(losses, dtype=torch.float64)
-        problem = compare.tensor_problem(expected, got, atol=atol, rtol=rtol)
-        if problem:
-            return problem.within("the training losses of your pipeline against torch's: ").with_hint(
-                _losses_hint(expected, got, len(losses) // epochs, atol, rtol))
-        for k, (exp, rec) in enumerate(zip(ref_states, states)):
-            for part in ("parameters", "buffers"):
-                problem = module_view.tensors_problem(f"after epoch {k + 1}, the model's {part}", exp[part], rec[part],
-                                                      atol=atol, rtol=rtol)
-                if problem:
-                    return problem
-        problem = module_view.tensors_problem("the EMA's weights", ref_ema["parameters"],
-                                              module_view.read(o["ema"])["parameters"], atol=atol, rtol=rtol)
-        if problem:
-            return problem.with_hint("your ModelEMA's ramp, over the training steps (check lesson 07's 7.2)")
-        problem = compare.tensor_problem(ref_logits, compare.unrecord(o["logits"]), atol=atol * 10, rtol=rtol * 10)
-        if problem:
-            return problem.within("the trained model's test logits in eval mode: ").with_hint(
-                "same weights, different outputs in eval mode: BatchNorm must normalise with its running statistics")
-        return None
+        return problem or _same_run_problem(o, states, reference(), atol, rtol, replayed=False)
 
     shown = (f"build_pipeline({seed}, dropout=0.0) — your parts, in float64 — trained {epochs} epochs on "
              f"{FEW_EXAMPLES - TEST_SIZE} digits (the lr halved "
@@ -381,28 +379,137 @@ def _match_case(gen, device, epochs=3):
                 timeout_s=120, prepare=reference)
 
 
-def _losses_hint(expected, got, per_epoch, atol, rtol):
-    """Where the losses part ways says which part differs."""
+def _same_run_problem(o, states, run, atol, rtol, replayed):
+    """The student's recorded run against torch's (_torch_run's): every loss, the weights after each
+    epoch, the EMA, the eval-mode test logits."""
+    losses, ref_states, ref_ema, ref_logits, _ = run
+    got = torch.tensor([float(v) for v in o["losses"]], dtype=torch.float64)
+    expected = torch.tensor(losses, dtype=torch.float64)
+    problem = compare.tensor_problem(expected, got, atol=atol, rtol=rtol)
+    if problem:
+        return problem.within("the training losses of your pipeline against torch's: ").with_hint(
+            _losses_hint(expected, got, len(losses) // len(ref_states), atol, rtol, replayed))
+    for k, (exp, rec) in enumerate(zip(ref_states, states)):
+        for part in ("parameters", "buffers"):
+            problem = module_view.tensors_problem(f"after epoch {k + 1}, the model's {part}", exp[part], rec[part],
+                                                  atol=atol, rtol=rtol)
+            if problem:
+                return problem
+    problem = module_view.tensors_problem("the EMA's weights", ref_ema["parameters"],
+                                          module_view.read(o["ema"])["parameters"], atol=atol, rtol=rtol)
+    if problem:
+        return problem.with_hint("your ModelEMA's ramp, over the training steps (check lesson 07's 7.2)")
+    problem = compare.tensor_problem(ref_logits, compare.unrecord(o["logits"]), atol=atol * 10, rtol=rtol * 10)
+    if problem:
+        return problem.within("the trained model's test logits in eval mode: ").with_hint(
+            "same weights, different outputs in eval mode: BatchNorm must normalise with its running statistics, "
+            "and Dropout must pass its input through")
+    return None
+
+
+def _losses_hint(expected, got, per_epoch, atol, rtol, replayed):
+    """Where the losses part ways says which part differs (replayed: torch's run used the student's
+    dropout masks; otherwise the lr was halved after each epoch)."""
     if len(got) != len(expected):
         return ""
     off = ((expected - got).abs() > atol + rtol * expected.abs()).nonzero()
     first = int(off[0]) if len(off) else 0
     if first == 0:
         return ("the very first loss differs, before any step: the forward pass (DigitsNet, BatchNorm2d in training "
-                "mode) or the initial weights")
-    if first >= per_epoch:
+                "mode" + ("; with your own dropout masks replayed, fc must be given dropout's output" if replayed
+                          else "") + ") or the initial weights")
+    if not replayed and first >= per_epoch:
         return ("the first epoch agrees, the next does not: there the grader's loop multiplied the lr by "
                 f"{LR_GAMMA}, as a scheduler would. torch's momentum form and the textbook's (v = μv − lr·g; "
                 "p += v) agree for a constant lr and part ways when it changes (lesson 07)")
     return ("the first loss agrees, later ones do not: a step differs (your SGD: momentum, weight decay) or the "
-            "running statistics do")
+            "running statistics do" + ("; or the gradient through your dropout, which must be the output's "
+                                       "gradient times the mask over 1 − p" if replayed else ""))
+
+
+def _dropout_ratios(passes, p, steps, atol, rtol):
+    """The recorded passes through the student's `dropout` (parts_run's record_dropout) read as masks:
+    (one output/input ratio per training step, None) or (None, Failure). A mask is judged here, not
+    replayed blindly: scaled by 1 / (1 - p), keeping 1 - p of the features, drawn per example, and no
+    mask at all in eval mode."""
+    def tensor(rec):
+        value = compare.unrecord(rec)
+        if type(value) is not torch.Tensor:
+            raise compare.Unreadable(f"your dropout was given or returned a {type(value).__name__}, not a tensor")
+        return value.to(torch.float64)
+
+    training = [(tensor(x), tensor(y)) for mode, x, y in passes if mode]
+    if not training:
+        return None, Failure("the model's `dropout` module never ran while training",
+                             "forward: flatten, then self.dropout, then fc (section 3)")
+    if len(training) != steps:
+        return None, Failure(f"the model's `dropout` ran {len(training)} times in training mode over {steps} "
+                             "training steps", "once per forward pass, on the flattened features")
+    scale, ratios, kept, known_count, varied, columns = 1 / (1 - p), [], 0, 0, 0, 0
+    for x, y in training:
+        if x.dim() != 2 or x.shape[1] != 32 * 2 * 2 or y.shape != x.shape:
+            return None, Failure(f"your model's dropout took an input of shape {tuple(x.shape)} and gave "
+                                 f"{tuple(y.shape)}: it belongs on the flattened (N, 128) features, just before fc")
+        known = x != 0
+        ratio = torch.where(known, y / torch.where(known, x, torch.ones_like(x)), torch.zeros_like(x))
+        if (y[~known] != 0).any():
+            return None, Failure("your dropout gave a non-zero output where its input was zero")
+        keep = known & (ratio != 0)
+        off = keep & ((ratio - scale).abs() > atol + rtol * scale)
+        if off.any():
+            return None, Failure(f"your dropout multiplied a kept feature by {ratio[off][0].item():.6g}; expected "
+                                 f"1 / (1 - p) = {scale:.6g} (p = {p})",
+                                 "inverted dropout scales what it keeps while training, so eval needs no change")
+        kept, known_count = kept + int(keep.sum()), known_count + int(known.sum())
+        rows = known.sum(0) >= 8            # columns with enough examples to tell a shared mask
+        varied += int((rows & keep.any(0) & (known & ~keep).any(0)).sum())
+        columns += int(rows.sum())
+        ratios.append(ratio)
+    rate = kept / max(known_count, 1)
+    if abs(rate - (1 - p)) > 5 * math.sqrt(p * (1 - p) / max(known_count, 1)) + 1e-3:
+        return None, Failure(f"your dropout kept {100 * rate:.1f} % of the features while training; expected "
+                             f"{100 * (1 - p):.0f} % (p = {p} is the probability of dropping one)")
+    if columns and varied < columns / 2:
+        return None, Failure("your dropout drew one mask for the whole batch: every example lost the same features",
+                             "draw a mask of the input's shape, one draw per element")
+    for mode, x, y in passes:
+        if not mode and not torch.equal(tensor(x), tensor(y)):
+            return None, Failure("your model's dropout changed its input in eval mode",
+                                 "in eval mode Dropout is the identity (lesson 09)")
+    return ratios, None
+
+
+def _dropout_case(gen, device, epochs=3, dropout=0.25):
+    """Dropout on, step for step: the student's dropout draws its masks in its own way, so torch's
+    pipeline replays them (_Replay) once _dropout_ratios has found them to be masks of the right
+    kind. It shows what an accuracy cannot: dropout in the wrong place, left on in eval mode, not
+    scaled, or its gradient wrong."""
+    seed = seed_from(gen)
+    spec = {**_spec(seed, epochs, dropout, device, torch.float64, FEW_EXAMPLES), "record_dropout": True}
+    atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
+
+    def judge(o):
+        states, problem = _trained(o, epochs)
+        if problem:
+            return problem
+        ratios, problem = _dropout_ratios(o["dropout"], dropout, len(o["losses"]), atol, rtol)
+        if problem:
+            return problem
+        run = _torch_run(seed, epochs, dropout, str(device), torch.float64, 1.0, FEW_EXAMPLES, ratios)
+        return _same_run_problem(o, states, run, atol, rtol, replayed=True)
+
+    shown = (f"build_pipeline({seed}, dropout={dropout}) — your parts, in float64 — trained {epochs} epochs on "
+             f"{FEW_EXAMPLES - TEST_SIZE} digits beside torch's pipeline replaying your dropout's masks: the masks, "
+             "every loss, the weights after each epoch, the EMA, the eval-mode outputs")
+    return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
+                timeout_s=120)
 
 
 def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
     """Dropout on: your parts learn as well as torch's (their masks differ, so no step-for-step match)."""
     seed = seed_from(gen)
     spec = _spec(seed, epochs, dropout, device)
-    reference = Reference(lambda: _torch_run(seed, epochs, dropout, str(device)))
+    reference = Reference(lambda: _cached_torch_run(seed, epochs, dropout, str(device)))
 
     def judge(o):
         states, problem = _trained(o, epochs)
@@ -439,6 +546,7 @@ PIPELINE_FORBID = ("batch_norm", "native_batch_norm", "_native_batch_norm_legit"
 def build_pipeline(gen, device):
     yield _pipeline_case(gen, 0.25)
     yield _match_case(gen, device)
+    yield _dropout_case(gen, device)
     yield _accuracy_case(gen, device)
 
 

@@ -13,8 +13,11 @@ from torch.utils.data import DataLoader
 
 import fixtures
 from probes import OpLog, error_text, record, unwritten
-from probes_modules import INSTANCE_DICT, NO_GRAD, OPTIMIZER_DICT, SEED, TO, TRAIN, module_state, parameters, qualname
+from probes_modules import (INSTANCE_DICT, MODULE, NO_GRAD, OPTIMIZER_DICT, SEED, TO, TRAIN, module_state, parameters,
+                            qualname)
 from probes_training import IS_GRAD_ENABLED, RAND, REGISTER_HOOK
+
+REGISTER_PRE_HOOK = MODULE.register_forward_pre_hook
 
 # torch's own implementations of what the capstone asks the student to bring: code from these files
 # running while the student's pipeline trains means one of its parts is torch's, whatever its name.
@@ -104,13 +107,14 @@ def pipeline_run(ctx, target, seed, dropout):
 
 
 def parts_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu",
-              lr_gamma=1.0):
+              lr_gamma=1.0, record_dropout=False):
     """build_pipeline(seed, dropout=dropout) (your parts), moved to x's device and dtype, trained by
     fixtures.run_epochs on the seeded split (the lr times lr_gamma after each epoch): every loss, the model's state after each epoch, the EMA's
-    at the end, the model's test logits in eval mode, and any torch code of the parts it replaces that ran."""
+    at the end, the model's test logits in eval mode, and any torch code of the parts it replaces that ran.
+    With record_dropout, every pass through the model's `dropout` module too: [training, input, output]."""
     fn = ctx.resolve(target)
     out = {"call_error": None, "losses": [], "states": [], "ema": None, "logits": None, "delegated": [],
-           "unhooked": False, "step_error": None, "ops": []}
+           "unhooked": False, "step_error": None, "ops": [], "dropout": []}
     log = OpLog()
     try:
         model, optimizer, ema = fn(seed, use_torch=False, dropout=dropout)
@@ -120,6 +124,8 @@ def parts_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, e
             TO(net, x.dtype)
     except Exception as e:
         return _failed(out, e)
+    if record_dropout:
+        _record_passes(INSTANCE_DICT(model)["_modules"].get("dropout"), out["dropout"])
     train_loader, test_loader = fixtures.digits_loaders(x, y, seed, batch_size, test_size, test_batch_size)
     delegated = set()
 
@@ -152,6 +158,22 @@ def parts_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, e
         out["step_error"] = error_text(e)
     out["delegated"], out["ops"] = sorted(delegated), sorted(log.ops)
     return out
+
+
+def _record_passes(module, passes):
+    """Append [training, input, output] to passes at each forward of module (if it is one); the input
+    is recorded before the module runs, as an in-place dropout changes it."""
+    if not isinstance(module, MODULE):
+        return
+    inputs = []
+
+    def before(m, args):
+        inputs.append(record(args[0] if args else None))
+
+    def after(m, args, output, _bool=bool):
+        passes.append([_bool(INSTANCE_DICT(m).get("training")), inputs.pop() if inputs else None, record(output)])
+    REGISTER_PRE_HOOK(module, before)
+    REGISTER_HOOK(module, after)
 
 
 def train_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu"):

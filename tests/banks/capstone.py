@@ -3,8 +3,10 @@
 Rows: (exercise, what the mistake is, source appended to course_pkg/capstone.py, a word the message must say,
 and for a broken BatchNorm2d the exercise that trains it too: 10.3 builds the pipeline from it).
 Among them the pipelines the capstone's issue names: the EMA updated before the step or tested in
-training mode, BatchNorm left in training mode at test time, dropout off while training, no
-zero_grad, momentum in the textbook form, the test loss averaged per batch, the wrong split seed.
+training mode, BatchNorm left in training mode at test time, dropout off while training, dropout in
+eval (a Dropout left on, or one made in forward), no zero_grad, momentum in the textbook form, the test
+loss averaged per batch, the wrong split seed. A Dropout written in capstone.py stands for one broken
+in lesson 09: the pipeline is built from it.
 """
 LESSON = "10_capstone"
 MODULE = "capstone"
@@ -41,6 +43,12 @@ def _net(init: str = "", forward: str = "") -> str:
 """
     return ("class DigitsNet(nn.Module):\n    def __init__(self, batch_norm=BatchNorm2d, dropout_layer=Dropout, "
             "dropout=0.25):\n        super().__init__()\n" + init + "\n    def forward(self, x):\n" + forward)
+
+
+def _dropout(forward: str) -> str:
+    """A Dropout written in capstone.py (it shadows lesson 09's): build_pipeline's default parts use it."""
+    return ("class Dropout(nn.Module):\n    def __init__(self, p=0.5):\n        super().__init__()\n"
+            "        self.p = p\n\n    def forward(self, x):\n" + forward)
 
 
 def _pipeline(seed_line="    torch.manual_seed(seed)\n", yours="DigitsNet(BatchNorm2d, Dropout, dropout)",
@@ -181,6 +189,37 @@ WRONG = [
     ("10.3", "no weight decay", _pipeline(optimizer="SGD(model.parameters(), lr=LR, momentum=MOMENTUM)"),
      "weight_decay"),
     ("10.3", "an EMA without the warm-up ramp's tau", _pipeline(ema="ModelEMA(model, EMA_DECAY)"), "ModelEMA"),
+    ("10.3", "dropout created in forward (a new module is in training mode: on in eval)",
+     _net(forward="""        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(Dropout(self.dropout.p)(x.flatten(1)))
+"""), "never ran while training"),
+    ("10.3", "dropout before the second conv block",
+     _net(forward="""        x = self.dropout(F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2))
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(x.flatten(1))
+"""), "(N, 128)"),
+    ("10.3", "dropout's output not given to fc",
+     _net(forward="""        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2).flatten(1)
+        self.dropout(x)
+        return self.fc(x)
+"""), "dropout's output"),
+    ("10.3", "a Dropout that does not scale what it keeps",
+     _dropout("        if not self.training:\n            return x\n        return x * (torch.rand_like(x) >= self.p)\n"),
+     "1 / (1 - p)"),
+    ("10.3", "a Dropout left on in eval mode",
+     _dropout("        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n"), "eval mode"),
+    ("10.3", "a Dropout with one mask for the whole batch",
+     _dropout("        if not self.training:\n            return x\n"
+              "        return x * (torch.rand(1, x.shape[1], dtype=x.dtype) >= self.p) / (1 - self.p)\n"), "whole batch"),
+    ("10.3", "a Dropout that keeps a fraction p instead of dropping it",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        return x * (torch.rand_like(x) < self.p) / (1 - self.p)\n"), "% of the features"),
+    ("10.3", "a Dropout whose gradient skips the mask",
+     _dropout("        if not self.training:\n            return x\n"
+              "        mask = (torch.rand_like(x) >= self.p) / (1 - self.p)\n"
+              "        return x.detach() * mask + (x - x.detach())\n"), "gradient through your dropout"),
     ("10.4", "the EMA updated before the step", _train(ema_first=True), "before optimizer.step"),
     ("10.4", "the EMA tested in training mode", _train(ema_eval=False), "ema.module.eval()"),
     ("10.4", "BatchNorm left in training mode at test time", _train(model_eval=False), "model.eval()"),
@@ -189,4 +228,15 @@ WRONG = [
     ("10.4", "no zero_grad", _train(zero_grad=False), "zero_grad"),
     ("10.4", "the test loss averaged per batch", _train(per_example=False), "smaller test batch"),
     ("10.4", "tested with autograd recording", _train(no_grad=False), "no_grad"),
+]
+
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("10.3", "a Dropout that works in place (its input is recorded before it runs)",
+     _dropout("        if not self.training:\n            return x\n"
+              "        return x.mul_((torch.rand_like(x) >= self.p) / (1 - self.p))\n")),
+    ("10.3", "a Dropout drawing its mask with torch.bernoulli",
+     _dropout("        if not self.training:\n            return x\n"
+              "        return x * torch.bernoulli(torch.full_like(x, 1 - self.p)) / (1 - self.p)\n")),
 ]
