@@ -4,7 +4,7 @@ The trusted process (this one) never imports student code. It starts the sandbox
 fresh work folder at once (so its `import torch` overlaps ours), or takes the one `keep_warm` started
 ahead of need, builds the seeded inputs, hands them over with a copy of the submission as a job,
 watches the runner's progress under the limits, and judges every case (autograder/judging.py) from
-results loaded with `torch.load(weights_only=True)`.
+results loaded with `torch.load(weights_only=True)`, each as soon as it arrives.
 
 If the runner dies or overstays a case, that case is an error and a fresh runner takes the cases
 still to run, so one crashing or hanging exercise costs only its own points. If the runner never
@@ -20,6 +20,7 @@ import atexit
 import hashlib
 import io
 import os
+import queue
 import shutil
 import signal
 import sys
@@ -315,6 +316,49 @@ class _Preparing(threading.Thread):
             self.join()
 
 
+class _JudgingEarly(threading.Thread):
+    """Judges each case's result as it arrives, while the sandbox runs the next case: a judge with work
+    of its own (lesson 10's replay of a student's dropout masks trains torch's pipeline) is done by the
+    time the last case is. _Runner._run asks for a verdict on the very bytes it ends up judging, so a
+    result dropped for a rerun (the runner died right after it) is never judged from here."""
+
+    def __init__(self, by_key: dict[str, _Planned]):
+        super().__init__(name="course-judging", daemon=True)
+        self.by_key, self.arrived, self.verdicts = by_key, queue.SimpleQueue(), {}
+
+    def run(self):
+        from autograder import judging
+        while (item := self.arrived.get()) is not None:
+            key, data = item
+            p = self.by_key[key]
+            try:
+                with _TRUSTED_TORCH:
+                    self.verdicts[key] = (data, judging.judge(p.check, p.case, _outcome(data)))
+            except Exception:
+                pass        # judged again by _run, where the error counts
+
+    def finish(self):
+        """Judge what has arrived, then stop."""
+        self.arrived.put(None)
+        if self.ident is not None:
+            self.join()
+
+    def verdict(self, key: str, data: bytes) -> CaseVerdict | None:
+        judged = self.verdicts.get(key)
+        return judged[1] if judged is not None and judged[0] is data else None
+
+
+def _outcome(data: bytes) -> dict:
+    """A case's result, loaded without running anything it holds."""
+    import torch
+    try:
+        outcome = torch.load(io.BytesIO(data), weights_only=True, map_location=None)
+    except Exception as e:
+        return {"status": "raised", "error": f"its result could not be read safely ({type(e).__name__})"}
+    return outcome if isinstance(outcome, dict) and "status" in outcome else {
+        "status": "raised", "error": "its result was malformed"}
+
+
 class _Runner:
     """The sandboxed runner process(es) for one submission, restarted after a crash or a hang."""
 
@@ -375,7 +419,13 @@ class _Runner:
                 pass   # it already died; the outcome below says why
             if self.attempt == 0:
                 preparing.start()
-            ready, running, ended, last_done = self._watch({p.key: p.case.timeout_s for p in pending})
+            early = _JudgingEarly(by_key)
+            early.start()
+            try:
+                ready, running, ended, last_done = self._watch({p.key: p.case.timeout_s for p in pending},
+                                                               early.arrived.put)
+            finally:
+                early.finish()
             if not ready:
                 raise GraderFault(self._start_failure())
             if not ended and running is None and last_done is not None:
@@ -389,12 +439,14 @@ class _Runner:
             still, finished = [], 0
             culprit = next((p.check for p in pending if p.key == running), None)
             for p in pending:
-                outcome = self._load(p.key)
+                data = self.results.get(p.key)
                 if p.key in verdicts:
                     continue
-                if outcome is not None:
-                    with _TRUSTED_TORCH:
-                        verdicts[p.key] = judging.judge(p.check, p.case, outcome)
+                if data is not None:
+                    verdicts[p.key] = early.verdict(p.key, data)
+                    if verdicts[p.key] is None:
+                        with _TRUSTED_TORCH:
+                            verdicts[p.key] = judging.judge(p.check, p.case, _outcome(data))
                     finished += 1
                 elif p.key == running:
                     verdicts[p.key] = CaseVerdict("error", Failure(self._death_message()), p.case.shown)
@@ -417,9 +469,10 @@ class _Runner:
                 self.start()
         return verdicts
 
-    def _watch(self, timeouts: dict[str, float]) -> tuple[bool, str | None, bool, str | None]:
-        """Wait for the runner; kill it at a limit. Returns whether it said ready, the case left
-        unfinished, whether it said end, and the last case it finished."""
+    def _watch(self, timeouts: dict[str, float], arrived) -> tuple[bool, str | None, bool, str | None]:
+        """Wait for the runner; kill it at a limit; hand each result to arrived((key, bytes)). Returns
+        whether it said ready, the case left unfinished, whether it said end, and the last case it
+        finished."""
         proc, ready, ended, current, last_done, since = self.process, False, False, None, None, time.monotonic()
         channel = Channel()
         try:
@@ -441,6 +494,7 @@ class _Runner:
                         current, last_done = None, event[1]
                     elif event[0] == "result" and event[1] in timeouts:
                         self.results[event[1]] = event[2]
+                        arrived((event[1], event[2]))
                 if done:
                     return ready, current, ended, last_done
                 if current is not None and time.monotonic() - since > timeouts[current]:
@@ -450,18 +504,6 @@ class _Runner:
         finally:
             if proc.popen.poll() is not None:
                 proc.close()
-
-    def _load(self, key: str):
-        import torch
-        data = self.results.get(key)
-        if data is None:
-            return None
-        try:
-            outcome = torch.load(io.BytesIO(data), weights_only=True, map_location=None)
-        except Exception as e:
-            return {"status": "raised", "error": f"its result could not be read safely ({type(e).__name__})"}
-        return outcome if isinstance(outcome, dict) and "status" in outcome else {
-            "status": "raised", "error": "its result was malformed"}
 
     def _start_failure(self) -> str:
         """Why the sandbox never became ready, with the likely cause and its fix."""

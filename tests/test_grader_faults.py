@@ -132,6 +132,32 @@ def test_references_are_computed_while_the_sandbox_runs(tmp_path, monkeypatch):
     assert thread == "course-references" and judged - made > 1.0, computed
 
 
+def test_each_case_is_judged_as_its_result_arrives_while_the_sandbox_runs_the_next(tmp_path, monkeypatch):
+    """A judge with work of its own (lesson 10 replays a student's dropout masks in torch's pipeline)
+    runs beside the student's next case instead of after the last: here the second case takes 1.5 s
+    and the first was judged, in the grader's judging thread, long before the second's result came."""
+    judged = []
+
+    def two_cases(gen, device):
+        for shape in ((2,), (2, 3)):
+            def judge(outcome, shape=shape):
+                judged.append((shape, time.monotonic(), threading.current_thread().name))
+            yield Case("call", {"target": "basics.tensor_summary", "args": [torch.ones(shape)], "kwargs": {}}, judge)
+    _replace_cases(monkeypatch, "0.2", two_cases)
+    monkeypatch.setattr(engine, "available_devices", lambda: ["cpu"])
+    sub = make_submission(tmp_path, {"basics": """
+        import time
+        _right = tensor_summary
+        def tensor_summary(t):
+            if t.dim() == 2:
+                time.sleep(1.5)
+            return _right(t)
+    """})
+    engine.grade_submission(LESSON, sub, hidden=True, secret=SECRET, only={"0.2"})
+    (first, at_first, thread), (second, at_second, _) = judged
+    assert (first, second) == ((2,), (2, 3)) and thread == "course-judging" and at_second - at_first > 1.0, judged
+
+
 def test_the_trusted_side_computes_on_one_torch_thread_and_gives_a_kernel_back_its_own(tmp_path, monkeypatch):
     """While its sandbox runs, the trusted side's torch keeps to one thread (OpenMP threads waiting
     for a busy core cost lesson 08's plan 0.5 s); a notebook kernel's count is its own again after."""
