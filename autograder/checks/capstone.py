@@ -427,11 +427,11 @@ def _losses_hint(expected, got, per_epoch, atol, rtol, replayed):
                                        "gradient times the mask over 1 − p" if replayed else ""))
 
 
-def _dropout_ratios(passes, p, steps, atol, rtol):
+def _dropout_ratios(passes, p, batches, atol, rtol):
     """The recorded passes through the student's `dropout` (parts_run's record_dropout) read as masks:
     (one output/input ratio per training step, None) or (None, Failure). A mask is judged here, not
     replayed blindly: scaled by 1 / (1 - p), keeping 1 - p of the features, drawn per example, and no
-    mask at all in eval mode."""
+    mask at all in eval mode. batches: the size of each training batch, in order."""
     def tensor(rec):
         value = compare.unrecord(rec)
         if type(value) is not torch.Tensor:
@@ -442,9 +442,13 @@ def _dropout_ratios(passes, p, steps, atol, rtol):
     if not training:
         return None, Failure("the model's `dropout` module never ran while training",
                              "forward: flatten, then self.dropout, then fc (section 3)")
-    if len(training) != steps:
-        return None, Failure(f"the model's `dropout` ran {len(training)} times in training mode over {steps} "
+    if len(training) != len(batches):
+        return None, Failure(f"the model's `dropout` ran {len(training)} times in training mode over {len(batches)} "
                              "training steps", "once per forward pass, on the flattened features")
+    sizes = [x.shape[0] if x.dim() else 0 for x, _ in training]
+    if sizes != batches:
+        return None, Failure(f"the model's `dropout` was given batches of {sizes[:6]}… examples; the training "
+                             f"batches held {batches[:6]}…", "pass the whole batch's flattened features through it")
     scale, ratios, kept, known_count, varied, columns = 1 / (1 - p), [], 0, 0, 0, 0
     for x, y in training:
         if x.dim() != 2 or x.shape[1] != 32 * 2 * 2 or y.shape != x.shape:
@@ -492,7 +496,9 @@ def _dropout_case(gen, device, epochs=3, dropout=0.25):
         states, problem = _trained(o, epochs)
         if problem:
             return problem
-        ratios, problem = _dropout_ratios(o["dropout"], dropout, len(o["losses"]), atol, rtol)
+        train_size = FEW_EXAMPLES - TEST_SIZE
+        batches = [min(BATCH_SIZE, train_size - i) for i in range(0, train_size, BATCH_SIZE)] * epochs
+        ratios, problem = _dropout_ratios(o["dropout"], dropout, batches, atol, rtol)
         if problem:
             return problem
         run = _torch_run(seed, epochs, dropout, str(device), torch.float64, 1.0, FEW_EXAMPLES, ratios)

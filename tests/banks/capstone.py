@@ -199,6 +199,12 @@ WRONG = [
         x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
         return self.fc(x.flatten(1))
 """), "(N, 128)"),
+    ("10.3", "dropout on half of each batch",
+     _net(forward="""        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2).flatten(1)
+        half = len(x) // 2
+        return self.fc(torch.cat([self.dropout(x[:half]), x[half:]]))
+"""), "batches"),
     ("10.3", "dropout's output not given to fc",
      _net(forward="""        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
         x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2).flatten(1)
