@@ -496,8 +496,8 @@ def _dropout_case(gen, device, epochs=3, dropout=0.25):
         states, problem = _trained(o, epochs)
         if problem:
             return problem
-        train_size = FEW_EXAMPLES - TEST_SIZE
-        batches = [min(BATCH_SIZE, train_size - i) for i in range(0, train_size, BATCH_SIZE)] * epochs
+        train, _ = fixtures.digits_loaders(spec["x"], spec["y"], seed, BATCH_SIZE, TEST_SIZE, TEST_BATCH)
+        batches = [len(indices) for indices in train.batch_sampler] * epochs    # the loader parts_run trains on
         ratios, problem = _dropout_ratios(o["dropout"], dropout, batches, atol, rtol)
         if problem:
             return problem
