@@ -267,7 +267,10 @@ def grade_all(address: str, lesson: str, folders: dict[str, Path], secret: bytes
         from distributed.scheduler import KilledWorker
         batch, fingerprint = uuid.uuid4().hex[:12], grader_fingerprint(lesson)
         waiting = iter(enumerate(folders.items()))
-        done = as_completed()
+        # Track completion on this client's own loop: left to itself, as_completed takes the loop of
+        # whatever client is current (an instructor's `with Client(...)`), and a result lost after
+        # it was reported done is then awaited on the wrong loop, which raises.
+        done = as_completed(loop=client.loop)
         if not per_worker:
             future = client.submit(grade_canary_packed, lesson, secret, batch, fingerprint,
                                    key=f"course-grade-{lesson}-{batch}-canary", pure=False)

@@ -97,30 +97,45 @@ def test_a_local_cluster_has_one_canary_and_it_can_stop_the_batch(course, monkey
     assert not out.exists()
 
 
+def finished_results_held_by_workers(dask_scheduler):
+    return {ts.key: sorted(ws.address for ws in ts.who_has or ())
+            for ts in dask_scheduler.tasks.values() if ts.state == "memory"}
+
+
 def test_a_worker_lost_mid_batch_costs_nothing(course, monkeypatch):
-    """After the first result, a worker that is grading someone dies (its nanny starts a fresh one):
-    its task reruns, and the results are still exactly this machine's."""
+    """After the first result, while the batch is not reading, a worker that holds a finished result
+    nobody has read yet dies (its nanny starts a fresh one). That result is lost after the batch was
+    told it was done, so reading it has to wait for the rerun, and this is run under another client
+    made current by `with`, as an instructor's notebook may have: the results are still exactly this
+    machine's."""
     killed = []
     with dask_cluster() as dask, Client(dask) as client:
         real = cluster.grade_all
 
-        def kill_one_after_the_first_result(*args):
+        def kill_a_holder_after_the_first_result(*args):
             stream = real(*args)
-            yield next(stream)
-            deadline = time.monotonic() + 30
+            student, result = next(stream)
+            read = f"-{list(args[2]).index(student)}"  # the key of the one result read so far
+            yield student, result
+            deadline = time.monotonic() + 60
             while not killed and time.monotonic() < deadline:
-                busy = [w for w, keys in client.processing().items() if keys]
-                if busy:
-                    client.run(os._exit, 1, workers=busy[:1], on_error="ignore")   # never answers
-                    killed.append(busy[0])
+                held = client.run_on_scheduler(finished_results_held_by_workers)
+                holders = [workers[0] for key, workers in sorted(held.items())
+                           if workers and "canary" not in key and not key.endswith(read)]
+                if holders:
+                    time.sleep(0.5)                    # the batch's client has heard that it is done
+                    client.run(os._exit, 1, workers=holders[:1], on_error="ignore")   # never answers
+                    killed.append(holders[0])
                 time.sleep(0.05)
+            while killed and killed[0] in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.05)                       # the result is lost before the batch reads on
             yield from stream
 
-        monkeypatch.setattr(cluster, "grade_all", kill_one_after_the_first_result)
+        monkeypatch.setattr(cluster, "grade_all", kill_a_holder_after_the_first_result)
         out = course["root"] / "killed"
         results = batch.grade_class(LESSON, course["submitted"], out, progress=False, course_root=course["root"],
                                     cluster=dask.scheduler_address)
-        assert killed, "no worker was busy after the first result"
+        assert killed, "no worker held an unread result after the first one was read"
         assert killed[0] not in client.scheduler_info()["workers"]
     assert_same_as_here(course, results, out)
 
