@@ -142,11 +142,14 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     iso = sandbox.isolation()
     if iso.warning:
         warnings.append(f"reduced isolation: {iso.warning}")
+    from autograder import forbidden
+    tampering = forbidden.tampering(submission, sorted({c.target.rsplit(".", 1)[0] for c in checks
+                                                        if c.kind == "exercise" and c.target}))
     results = []
     for check in checks:
         by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
                      + unbuildable.get((check.id, d), []) for d in devices}
-        results.append(judging.aggregate(check, by_device, submission))
+        results.append(judging.aggregate(check, by_device, submission, tampering))
     return LessonResult(lesson, results, warnings)
 
 
@@ -428,9 +431,11 @@ class _Runner:
                 early.finish()
             if not ready:
                 raise GraderFault(self._start_failure())
-            if not ended and running is None and last_done is not None:
-                # Died between two cases. The case just finished is suspect (a submission can forge its
-                # result and exit before the runner writes the real one): it runs again, once.
+            complete = all(p.key in self.results for p in pending)
+            if (not ended or not complete) and running is None and last_done is not None:
+                # Died between two cases, or said "end" before every case had its result (a submission
+                # can write frames on the channel too). The case just finished is suspect (its result
+                # may be forged, and the exit came before the runner wrote the real one): it runs again, once.
                 self.results.pop(last_done, None)
                 if last_done in self.rerun:
                     verdicts[last_done] = CaseVerdict("error", Failure(

@@ -46,7 +46,7 @@ def in_source(forbid: tuple[str, ...], target: str | None, submission: Path) -> 
         tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
     except (OSError, SyntaxError, ValueError):
         return None
-    own = _module_names(tree)
+    own = _module_names(ast.walk(tree))
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == func:
             for inner in ast.walk(node):
@@ -56,16 +56,19 @@ def in_source(forbid: tuple[str, ...], target: str | None, submission: Path) -> 
                         else inner.id if isinstance(inner, ast.Name) and inner.id not in own else None)
                 if name in forbid:
                     return f"{func} uses `{name}`, which this exercise asks you not to use"
+                if isinstance(inner, ast.Constant) and isinstance(inner.value, str) and inner.value in forbid \
+                        and inner.value.isidentifier():       # getattr(nn, "Linear"): the same name, spelt as text
+                    return f"{func} names `{inner.value}`, which this exercise asks you not to use"
                 op = OPERATORS.get(type(inner.op)) if isinstance(inner, (ast.BinOp, ast.AugAssign)) else None
                 if op in forbid:
                     return f"{func} uses the `{op}` operator, which this exercise asks you not to use"
     return None
 
 
-def _module_names(tree) -> set[str]:
-    """Names a module binds itself: its functions, classes, assignments and imports."""
+def _module_names(nodes) -> set[str]:
+    """Names a module binds itself (given all its nodes): its functions, classes, assignments and imports."""
     names = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -75,3 +78,175 @@ def _module_names(tree) -> set[str]:
         elif isinstance(node, ast.arg):
             names.add(node.arg)
     return names
+
+
+# ---- The rule "graded code does not reach into the grader" ---------------------------------------------
+# The sandbox's probes share a process with the student's code, so whatever they record could in
+# principle be rewritten by that code: they are a tripwire, not a wall (sandboxed/seal.py). What the
+# student's code *says* is read here, in the trusted process, from the files themselves: a package that
+# reaches for the process's frames, hooks, threads, raw memory or file descriptors, switches torch's
+# tracing off or patches torch has nothing to do with a lesson on PyTorch, and none of its exercises is
+# graded. Each rule below is a construct an attack on the probes needs and an honest answer never does.
+
+MODULES_DENIED = {
+    "gc": "the garbage collector (a way to every object of the grader)",
+    "ctypes": "raw memory", "_ctypes": "raw memory",
+    "_thread": "threads", "threading": "threads", "multiprocessing": "other processes",
+    "subprocess": "other processes", "signal": "signal handlers",
+    "inspect": "the interpreter's frames", "traceback": "the interpreter's frames",
+    "importlib": "the import machinery", "builtins": "Python's builtins", "types": "code and function objects",
+    "marshal": "code objects", "dis": "code objects",
+}
+ATTRIBUTES_DENIED = {   # on any object
+    **dict.fromkeys(("_getframe", "_current_frames", "f_locals", "f_globals", "f_back", "f_code", "tb_frame",
+                     "gi_frame", "cr_frame", "f_builtins"), "the interpreter's frames"),
+    **dict.fromkeys(("setprofile", "getprofile", "settrace", "gettrace", "addaudithook"), "the interpreter's hooks"),
+    **dict.fromkeys(("__code__", "__globals__", "__closure__", "cell_contents", "__builtins__", "__subclasses__",
+                     "co_code", "co_filename"), "code objects and their globals"),
+    **dict.fromkeys(("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                     "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+                     "_load_state_dict_post_hooks", "_non_persistent_buffers_set", "_modules_hooks"),
+                    "nn.Module's private hook and buffer registries"),
+    **dict.fromkeys(("__getattribute__", "__setattr__", "__delattr__"), "going around an object's own attribute access"),
+    **dict.fromkeys(("DisableTorchFunction", "DisableTorchFunctionSubclass", "_DisableTorchDispatch",
+                     "_disable_current_modes", "_pop_mode", "_push_mode", "_pop_torch_function_stack",
+                     "_push_on_torch_function_stack", "_get_current_function_mode_stack",
+                     "_get_current_dispatch_mode_stack", "_set_torch_function_mode", "_len_torch_function_stack",
+                     "jit"), "switching torch's tracing off (or compiling past it)"),
+}
+MODULE_ATTRIBUTES_DENIED = {   # on a module imported under its own name or an alias
+    "sys": {"modules": "the table of loaded modules (the grader's among them)"},
+    "os": {name: "the process's file descriptors and processes" for name in
+           ("write", "read", "dup", "dup2", "fdopen", "open", "close", "closerange", "_exit", "kill", "fork",
+            "system", "popen", "execv", "execve", "remove", "unlink", "rmdir", "pipe")},
+    "shutil": {"rmtree": "deleting files", "move": "moving files"},
+    "io": {"FileIO": "raw file descriptors", "open": "raw file descriptors"},
+}
+REGISTRIES = {"_parameters", "_buffers", "_modules", "__dict__"}   # nn.Module's own: replaced, they can lie
+CALLS_DENIED = {"exec": "running code made at run time", "eval": "running code made at run time",
+                "compile": "compiling code at run time", "__import__": "the import machinery",
+                "globals": "a module's globals", "locals": "a frame's locals", "vars": "objects' namespaces",
+                "breakpoint": "the debugger"}
+
+
+def tampering(submission: Path, modules) -> str | None:
+    """The first construct of `course_pkg/__init__.py`, the given modules or the course_pkg modules
+    they import that only an attack on the grader needs, as 'file, line: what'; None if there is none."""
+    package = submission / "course_pkg"
+    todo, seen = ["__init__", *modules], set()
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        path = package / f"{name}.py"
+        try:
+            tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
+        except (OSError, SyntaxError, ValueError):
+            continue              # a missing module or a syntax error is reported by the checks themselves
+        nodes = list(ast.walk(tree))      # one walk of the tree for every rule: ast.walk is most of the cost
+        problem = _reaches_into_the_grader(nodes)
+        if problem:
+            line, what = problem
+            return (f"course_pkg/{name}.py, line {line}: {what}. Graded code may not reach into the grader's "
+                    "process, so no exercise of this lesson is graded")
+        todo += _course_imports(nodes)
+    return None
+
+
+def _course_imports(nodes) -> list[str]:
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                found += [base.split(".")[0]] if base else [a.name for a in node.names]
+            elif base == "course_pkg":
+                found += [a.name for a in node.names]
+            elif base.startswith("course_pkg."):
+                found.append(base.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("course_pkg.")]
+    return found
+
+
+def _reaches_into_the_grader(nodes) -> tuple[int, str] | None:
+    imported = {}                          # local name -> the module it was imported from ("torch.nn" ...)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                imported[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and not node.level and not (node.module or "").startswith("course_pkg"):
+            for a in node.names:
+                imported[a.asname or a.name] = f"{node.module}.{a.name}"
+    own = _module_names(nodes) - set(imported)
+    for node in nodes:
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom):
+                names += [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                why = (MODULES_DENIED.get(name.split(".")[0]) or _module_attribute(name)
+                       or ATTRIBUTES_DENIED.get(name.rpartition(".")[2]))
+                if why:
+                    return line, f"imports `{name}` ({why})"
+        elif isinstance(node, ast.Attribute):
+            why = ATTRIBUTES_DENIED.get(node.attr)
+            if why:
+                return line, f"uses `.{node.attr}` ({why})"
+            root = _root(node)
+            if root in imported:
+                why = _module_attribute(f"{imported[root]}.{node.attr}") if isinstance(node.value, ast.Name) else None
+                if why:
+                    return line, f"uses `{_dotted(node)}` ({why})"
+                if isinstance(node.ctx, (ast.Store, ast.Del)) and ".backends." not in f".{_dotted(node)}.":
+                    # (torch.backends.cudnn.deterministic = True is a setting, not a patch)
+                    return line, f"assigns to `{_dotted(node)}` (patching {imported[root]} changes what the grader runs)"
+            if node.attr == "__class__" and isinstance(node.ctx, (ast.Store, ast.Del)):
+                return line, "assigns to `__class__` (an object that changes its type under the grader)"
+            if node.attr in REGISTRIES and isinstance(node.ctx, (ast.Store, ast.Del)):
+                return line, f"replaces `.{node.attr}` (a registry nn.Module and the grader read)"
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in own:
+            why = CALLS_DENIED.get(node.func.id)
+            if why:
+                return line, f"calls `{node.func.id}` ({why})"
+            if node.func.id in ("setattr", "delattr") and node.args and _root(node.args[0]) in imported:
+                return line, f"calls `{node.func.id}` on `{_dotted(node.args[0])}` (patching what the grader runs)"
+            if node.func.id in ("getattr", "setattr", "delattr", "hasattr") and len(node.args) > 1 \
+                    and not isinstance(node.args[1], ast.Constant) and _spells_a_name(node.args[1]):
+                return line, f"calls `{node.func.id}` with a name built at run time"
+            if node.func.id == "open" and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, int):
+                return line, "opens a file descriptor by number"
+        elif isinstance(node, ast.keyword) and node.arg == "closefd":
+            return line, "opens a file descriptor it did not create (closefd)"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in ATTRIBUTES_DENIED:
+            return line, f"names `{node.value}` in a string ({ATTRIBUTES_DENIED[node.value]})"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in REGISTRIES:
+            return line, f"names `{node.value}` in a string (a registry nn.Module and the grader read)"
+    return None
+
+
+def _module_attribute(dotted: str) -> str | None:
+    module, _, attr = dotted.rpartition(".")
+    return MODULE_ATTRIBUTES_DENIED.get(module, {}).get(attr) if module else None
+
+
+def _root(node) -> str | None:
+    """`torch` for `torch.nn.Module.train`; None for anything but a chain of names (`torch.zeros(3).x`)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _spells_a_name(node) -> bool:
+    """A name put together from written pieces (`"drop" + "out"`, f"drop{x}"), not one looked up."""
+    return any(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node))
+
+
+def _dotted(node) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:
+        return "?"

@@ -107,10 +107,14 @@ def grader_error(message: str, shown: str = "") -> CaseVerdict:
     return CaseVerdict("grader_error", Failure(message), shown)
 
 
-def aggregate(check, verdicts_by_device: dict[str, list[CaseVerdict]], submission: Path) -> CheckResult:
-    """One check's result: per device the worst status of its cases; the first problem is the message."""
+def aggregate(check, verdicts_by_device: dict[str, list[CaseVerdict]], submission: Path,
+              tampering: str | None = None) -> CheckResult:
+    """One check's result: per device the worst status of its cases; the first problem is the message.
+    tampering: what in the package reaches into the grader (forbidden.tampering): no exercise passes."""
     result = CheckResult(check.id, check.title, 0.0, float(check.points), check.hidden, check.kind)
     static = forbidden.in_source(check.forbid, check.target, submission)
+    if tampering and check.kind == "exercise":
+        static = tampering
     first: Failure | None = None
     for device, verdicts in verdicts_by_device.items():
         if not verdicts:

@@ -168,7 +168,9 @@ def train(pipeline, loaders, epochs: int) -> dict:
     - per epoch: "epoch_examples" (examples seen so far), "test_loss" (the mean over test
       *examples*), "test_accuracy" (the fraction of test examples whose largest logit is the
       label), and "ema_test_loss", "ema_test_accuracy", the same for `ema.module`.
-    Leave the model in training mode at the end.
+    Leave the model in training mode at the end. Run each net by calling it, `net(images)`, not
+    `net.forward(images)`: the grader watches the forward passes through the nets' hooks, which only
+    a call runs.
     """
     ### BEGIN SOLUTION
     model, optimizer, ema = pipeline

@@ -1,9 +1,12 @@
 """Lesson 06 beyond its row in tests/test_lessons.py: the trusted references its judges use are
 themselves torch's behaviour (no sandbox here, only the checks module's own pieces)."""
+import pytest
 import torch
 from torch import nn
 
+from autograder import compare
 from autograder.checks import modules
+from autograder.sandboxed import fixtures
 
 
 def test_running_mean_reference_is_batchnorms_running_mean():
@@ -43,3 +46,23 @@ def test_a_checkpoint_relabelled_as_saved_on_a_gpu_needs_map_location():
             raise AssertionError("a cuda:0 checkpoint loaded without map_location on a CPU-only machine")
     raw.seek(0)
     assert torch.equal(torch.load(raw, weights_only=True, map_location="cpu")["w"], torch.arange(3.0))
+
+
+def _misspelt_name_case():
+    gen = torch.Generator().manual_seed(0)
+    return next(c for c in modules.freeze_all_but(gen, "cpu") if "decoder" in c.shown)
+
+
+def test_a_misspelt_name_must_leave_requires_grad_as_it_was():
+    case = _misspelt_name_case()
+    # the fixture as the probe leaves it when nothing changed: head.weight frozen before, the rest trainable
+    names = [n for n, _ in fixtures.MODELS["encoder_head"]().named_parameters()]
+    untouched = {n: n != "head.weight" for n in names}
+    raised = "AttributeError: Sequential has no attribute `decoder`"
+    assert case.judge({"call_error": raised, "requires_grad": untouched}) is None
+    frozen = case.judge({"call_error": raised, "requires_grad": {n: False for n in names}})
+    assert frozen is not None and "leave the model as it was" in frozen.message
+    # what came back is the student process's: a missing record fails the case, it does not crash the judge
+    with pytest.raises(compare.Unreadable):
+        case.judge({"call_error": raised})
+

@@ -38,6 +38,22 @@ def test_each_named_mistake_changes_the_run_where_it_applies():
         assert any((p - q).abs().max() > 1e-4 for p, q in zip(right, wrong)), flag
 
 
+def test_zeroing_gradients_in_place_changes_torchs_run_only_for_a_buffer_that_is_the_gradient():
+    """The 7.1 cases that zero .grad in place (zero_grad(set_to_none=False)): torch's run is the same as with
+    .grad set to None, and a momentum buffer that is the gradient tensor itself (no copy) goes wrong there,
+    while it cannot show where the grads are set to None."""
+    options = {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}
+    in_place, to_none = _spec(options=options, zero_in_place=True), _spec(options=options)
+    for p, q in zip(_params(torch.optim.SGD, in_place)[-1], _params(torch.optim.SGD, to_none)[-1]):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    right = _params(torch.optim.SGD, in_place)[-1]
+    aliased = _params(lambda ps, **o: optim._Rule(ps, {"alias": True}, **o), in_place)[-1]
+    assert any((p - q).abs().max() > 1e-4 for p, q in zip(right, aliased))
+    unseen = _params(lambda ps, **o: optim._Rule(ps, {"alias": True}, **o), to_none)[-1]
+    for p, q in zip(_params(torch.optim.SGD, to_none)[-1], unseen):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
 def test_the_ramp_reference_with_a_constant_decay_is_averaged_model():
     torch.manual_seed(1)
     spec = {"model": "batchnorm_net", "x": torch.randn(8, 4), "y": torch.randn(8, 3), "decay": 0.9, "tau": 1e-6,

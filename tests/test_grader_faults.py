@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from autograder import checks, cli, engine, grade as batch
+from autograder import checks, cli, engine, forbidden, grade as batch
 from autograder.results import Failure, GraderFault
 from autograder.spec import Case, Reference
 from tests.support import SECRET, add_notebook, lost, make_submission, messages
@@ -228,11 +228,13 @@ def test_the_instructors_solution_is_a_canary(tmp_path, monkeypatch):
     assert not (tmp_path / "grades").exists()
 
 
-def test_a_runner_that_dies_between_cases_loses_only_that_case(tmp_path):
+def test_a_runner_that_dies_between_cases_loses_only_that_case(tmp_path, monkeypatch):
     """The runner dies right after a case's result and "done" went out (here the submission writes
     them itself, then exits): the remaining cases (the notebook answer among them) run in a fresh
     runner instead of being lost, and the case just before the death runs again, since its result
-    could have been forged; dying after it twice fails it."""
+    could have been forged; dying after it twice fails it. (The source rule would refuse this package
+    for its sys._getframe before it ran: switched off here, as this holds the engine behind it.)"""
+    monkeypatch.setattr(forbidden, "tampering", lambda submission, modules: None)
     sub = make_submission(tmp_path, {"basics": """
         import io, os, sys
         _right = tensor_summary

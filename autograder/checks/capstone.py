@@ -80,8 +80,16 @@ def _split_case(gen, n, batch_size, test_size):
             return Failure(f"split_loaders raised {o['call_error'][:600]}")
         if o["loaders"] and not isinstance(o["loaders"][0], list):
             return Failure(f"split_loaders must return a tuple (train_loader, test_loader), got a {o['loaders'][0]}")
-        if not all(flags == [True, True] for flags in o["loaders"]):
-            return Failure("split_loaders must return two torch DataLoaders")
+        for pair in o["loaders"]:
+            odd = [name for exact, name in pair if not exact]
+            if odd:
+                return Failure(f"split_loaders must return two torch DataLoaders (torch.utils.data.DataLoader "
+                               f"itself), got a {odd[0].rsplit('.', 1)[-1]}",
+                               "DataLoader(TensorDataset(images[indices], labels[indices]), batch_size=..., ...)")
+        if o["odd_batch"] is not None:
+            return Failure(f"the loaders' batches must be (images, labels) pairs of plain tensors, as DataLoader's "
+                           f"own collation makes them from a TensorDataset; a batch was {o['odd_batch'][:200]}",
+                           "a TensorDataset of the split's images and labels, and no collate_fn")
         got = o["epochs"]
         if len(got) != len(epochs):
             raise compare.Unreadable("the loaders' batches came back malformed")
@@ -260,6 +268,57 @@ def _structure_problem(view, seed, dropout, use_torch):
         return problem
     if view["dropout_p"] != [dropout]:
         return Failure(f"{who}: the model's Dropout probabilities are {view['dropout_p']}, expected [{dropout}]")
+    return _averaging_problem(view["averaging"], seed, dropout) if use_torch else None
+
+
+AVERAGED_UPDATES = 2        # probes_capstone.AVERAGED_UPDATES: the updates the probe gives torch's route
+
+
+def _averaging_expected(seed, dropout):
+    """What probes_capstone._averaging records, on the reference: torch's AveragedModel's copy after
+    each update from a model whose floating tensors moved t <- t/2 + k/4 and integer ones t + k (update k)."""
+    model, _, ema = fixtures.torch_pipeline(seed, dropout, "cpu")
+    states = []
+    for k in range(1, AVERAGED_UPDATES + 1):
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if t.is_floating_point():
+                    t.mul_(0.5).add_(0.25 * k)
+                else:
+                    t.add_(k)
+        ema.update_parameters(model)
+        states.append(module_view.describe(ema.module))
+    return states
+
+
+def _averaging_problem(rec, seed, dropout):
+    """torch's route, run by the probe: an AveragedModel updated once when built, averaging with
+    ramp_average() the parameters and the buffers (build_pipeline's spec). Its training is never
+    compared with the student's parts, so only this shows a plain average or a missing first update."""
+    who = "torch's pipeline (use_torch=True)"
+    if rec is None:
+        return Failure(f"{who}: the EMA must be torch's AveragedModel itself")
+    if rec["error"] is not None:
+        return Failure(f"{who}: updating its AveragedModel (ema.update_parameters(model)) raised {rec['error'][:600]}")
+    n = compare.unrecord(rec["n_averaged"])
+    if type(n) is not torch.Tensor or n.numel() != 1 or int(n) != 1:
+        return Failure(f"{who}: build_pipeline returned an AveragedModel with n_averaged = "
+                       f"{int(n) if type(n) is torch.Tensor and n.numel() == 1 else compare.show(n)}: expected 1",
+                       "call ema.update_parameters(model) once right after building it: that first update copies "
+                       "the model (as your ModelEMA starts from a copy), and ramp_average's n counts from there")
+    hints = {"parameters": "avg_fn=ramp_average(): without it AveragedModel keeps an equal-weight average of every "
+                           "version so far (SWA), not ModelEMA's exponential one",
+             "buffers": "use_buffers=True: without it AveragedModel copies the model's BatchNorm running statistics "
+                        "instead of averaging them as ModelEMA does"}
+    for k, (exp, got) in enumerate(zip(_averaging_expected(seed, dropout), rec["states"])):
+        got = module_view.read(got)
+        for part in ("parameters", "buffers"):
+            what = f"{who}: after update {k + 1} of the {AVERAGED_UPDATES} the grader gave it, the average's {part}"
+            problem = module_view.tensors_problem(what, exp[part], got[part], atol=1e-6, rtol=1e-5)
+            if problem:
+                return problem.with_hint(hints[part])
+    if len(rec["states"]) != AVERAGED_UPDATES:
+        raise compare.Unreadable("the averaged model's updates came back malformed")
     return None
 
 
@@ -280,7 +339,8 @@ def _pipeline_case(gen, dropout):
     return Case("probes_capstone.pipeline_run", {"target": "capstone.build_pipeline", "seed": seed,
                                                  "dropout": dropout}, judge, timeout_s=30,
                 shown=f"build_pipeline({seed}, use_torch=False / True, dropout={dropout}): the parts, settings "
-                      "and initial weights, against torch's net built from the same seed")
+                      "and initial weights, against torch's net built from the same seed; then torch's route's "
+                      f"AveragedModel after {AVERAGED_UPDATES} updates from moved weights")
 
 
 def _spec(seed, epochs, dropout, device, dtype=torch.float32, examples=None):
@@ -395,10 +455,19 @@ def _same_run_problem(o, states, run, atol, rtol, replayed):
                                                   atol=atol, rtol=rtol)
             if problem:
                 return problem
-    problem = module_view.tensors_problem("the EMA's weights", ref_ema["parameters"],
-                                          module_view.read(o["ema"])["parameters"], atol=atol, rtol=rtol)
+    ema = module_view.read(o["ema"])
+    problem = module_view.tensors_problem("the EMA's weights", ref_ema["parameters"], ema["parameters"],
+                                          atol=atol, rtol=rtol)
     if problem:
         return problem.with_hint("your ModelEMA's ramp, over the training steps (check lesson 07's 7.2)")
+    # The average is evaluated with its own BatchNorm running statistics: ModelEMA's spec (7.2) averages
+    # every floating-point entry of state_dict(), buffers too, as AveragedModel(use_buffers=True) does.
+    problem = module_view.tensors_problem("the EMA's buffers", ref_ema["buffers"], ema["buffers"],
+                                          atol=atol, rtol=rtol)
+    if problem:
+        return problem.with_hint("ModelEMA.update averages every floating-point entry of state_dict(), BatchNorm's "
+                                 "running statistics too, not only the parameters, and copies the integer "
+                                 "num_batches_tracked (lesson 07's 7.2)")
     problem = compare.tensor_problem(ref_logits, compare.unrecord(o["logits"]), atol=atol * 10, rtol=rtol * 10)
     if problem:
         return problem.within("the trained model's test logits in eval mode: ").with_hint(
@@ -511,14 +580,44 @@ def _dropout_case(gen, device, epochs=3, dropout=0.25):
                 timeout_s=120)
 
 
-def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
-    """Dropout on: your parts learn as well as torch's (their masks differ, so no step-for-step match)."""
+def _sampled_dropout_problem(o, p, sizes, picks):
+    """A few of the accuracy run's dropout passes (the picks: numbers of training passes, then the
+    eval-mode pass after training), judged as _dropout_case judges them all. That case runs in float64
+    only; this shows a Dropout that is right there and wrong in the float32 the accuracy is learnt in,
+    which an accuracy alone would let through (a model learns, worse or not, with a wrong dropout)."""
+    steps = len(sizes)
+    where = f"in the float32 run ({steps} training steps, then the test set in eval mode)"
+    if o["dropout_count"] != steps + 1:
+        return Failure(f"{where} the model's `dropout` ran {o['dropout_count']} times; expected {steps + 1}, once "
+                       "per forward", "forward: flatten, then self.dropout, then fc (section 3)")
+    passes = o["dropout"]
+    if len(passes) != len(picks):
+        return Failure(f"{where} the grader saw {len(passes)} of the {len(picks)} dropout passes it recorded",
+                       "leave the model's forward hooks in place")
+    for k, (mode, _, _) in zip(picks, passes):
+        if mode != (k < steps):
+            return Failure(f"{where} the model's `dropout` ran in {'training' if mode else 'eval'} mode at "
+                           f"{'a training step' if k < steps else 'test time'}")
+    _, problem = _dropout_ratios(passes, p, [sizes[k] for k in picks if k < steps], atol=1e-6, rtol=1e-5)
+    return problem.within(f"{where}: ") if problem else None
+
+
+def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3, sampled=4):
+    """Dropout on: your parts learn as well as torch's (their masks differ, so no step-for-step match).
+    `sampled` of its training passes through dropout, drawn at random, and its eval pass are judged too."""
     seed = seed_from(gen)
     spec = _spec(seed, epochs, dropout, device)
     reference = Reference(lambda: _cached_torch_run(seed, epochs, dropout, str(device)))
+    train, _ = fixtures.digits_loaders(spec["x"], spec["y"], seed, BATCH_SIZE, TEST_SIZE, TEST_BATCH)
+    sizes = [len(indices) for indices in train.batch_sampler] * epochs     # each training pass's batch
+    picks = sorted(torch.randperm(len(sizes), generator=gen)[:sampled].tolist()) + [len(sizes)]
+    spec["dropout_passes"] = picks
 
     def judge(o):
         states, problem = _trained(o, epochs)
+        if problem:
+            return problem
+        problem = _sampled_dropout_problem(o, dropout, sizes, picks)
         if problem:
             return problem
         _, ref_states, ref_ema, _, tensors = reference()
@@ -538,8 +637,9 @@ def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3):
                            "off in eval mode")
         return None
 
-    shown = (f"build_pipeline({seed}, dropout={dropout}) — your parts — trained {epochs} epochs; the test accuracy "
-             "of its weights, evaluated by the grader, against torch's pipeline's")
+    shown = (f"build_pipeline({seed}, dropout={dropout}) — your parts — trained {epochs} epochs; {sampled} of its "
+             "dropout passes while training and one at test time; the test accuracy of its weights, evaluated by "
+             "the grader, against torch's pipeline's")
     return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
                 timeout_s=240, prepare=reference)
 
@@ -650,8 +750,10 @@ def _history(got):
     return {k: torch.tensor([float(v) for v in got[k]], dtype=torch.float64) for k in HISTORY}, None
 
 
-def _forwards_problem(forwards):
-    for which, grad, training in forwards:
+def _forwards_problem(forwards, train_sizes, test_size, epochs):
+    """Every forward the probe's hooks saw: how each ran, then that they were all seen. train_sizes: the
+    training batches' sizes over the whole run. A forward the hooks missed (hooks removed) fails closed."""
+    for which, grad, training, _ in forwards:
         if which == "ema" and any(training):
             return Failure("ema.module ran a forward in training mode", TRAIN_MISTAKES[1][1])
         if which == "ema" and grad:
@@ -660,6 +762,21 @@ def _forwards_problem(forwards):
         if which == "model" and not any(training) and grad:
             return Failure("the model was evaluated with autograd recording",
                            "evaluate under torch.no_grad(): no graph is needed to test")
+    # One training forward per training batch (more or fewer would already change the history), and
+    # at least the whole test set through each net per epoch (evaluating it twice is harmless).
+    trained = [size for which, _, training, size in forwards if which == "model" and any(training)]
+    if trained != train_sizes:
+        return Failure(f"the grader saw {len(trained)} forwards of the model in training mode; expected "
+                       f"{len(train_sizes)}, one per training batch over {epochs} epochs",
+                       "call the net, model(images), not model.forward(images): forward hooks (the grader's too) "
+                       "run only through the call; and train on train_loader's batches as they come")
+    for which, name in (("model", "the model"), ("ema", "ema.module")):
+        tested = sum(size for w, _, training, size in forwards if w == which and not any(training))
+        if tested < epochs * test_size:
+            return Failure(f"the grader saw {name} evaluate {tested} test examples over {epochs} epochs; expected "
+                           f"the whole test set ({test_size}) after each epoch",
+                           "call the net, net(images), not net.forward(images): forward hooks (the grader's too) run "
+                           "only through the call; and test on every batch of test_loader")
     return None
 
 
@@ -668,6 +785,8 @@ def _train_case(gen, device, epochs, examples=None):
     spec = _spec(seed, epochs, 0.25, device, torch.float64, examples)     # float64: see _match_case
     atol, rtol = (1e-8, 1e-6) if str(device) == "cpu" else (1e-6, 1e-5)
     reference = Reference(lambda: _reference_run(seed, epochs, str(device), examples))
+    train, _ = fixtures.digits_loaders(spec["x"], spec["y"], seed, BATCH_SIZE, TEST_SIZE, TEST_BATCH)
+    train_sizes = [len(indices) for indices in train.batch_sampler] * epochs
 
     def judge(o):
         if o["call_error"] is not None:
@@ -681,7 +800,7 @@ def _train_case(gen, device, epochs, examples=None):
             problem = compare.tensor_problem(expected, got[key], atol=atol, rtol=rtol)
             if problem:
                 return problem.within(f"the history's {key!r}: ").with_hint(_mistake(got))
-        problem = _forwards_problem(o["forwards"])
+        problem = _forwards_problem(o["forwards"], train_sizes, TEST_SIZE, epochs)
         if problem:
             return problem
         for what, exp, rec in (("the model's", model, o["state"]), ("the EMA's", ema, o["ema"])):

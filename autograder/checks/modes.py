@@ -1,6 +1,10 @@
 """Checks for lesson 09 (course_pkg/modes.py). References: nn.BatchNorm1d replayed here step for step;
 for Dropout, whose mask is random, the laws every correct dropout obeys (values in {0, x/(1−p)}, the
-kept fraction within a binomial bound, the gradient through the kept elements, a fresh mask per call)."""
+kept fraction within a binomial bound, the gradient through the kept elements, a fresh mask per call).
+
+(Long because BatchNorm1d is judged step by step, output, gradients and buffers each with the named
+mistake that explains it, and a batch of one value per channel has its own rule in each mode.)
+"""
 import math
 
 import torch
@@ -46,6 +50,11 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
         out = compare.unrecord(first["output"])
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             return Failure(f"in training mode Dropout returned {compare.show(out)}, not a tensor shaped like x")
+        # Before any comparison with x: the values below are compared elementwise with x's, which needs one dtype.
+        if out.dtype != x.dtype:
+            return Failure(f"in training mode the output has dtype {out.dtype} for a {x.dtype} input; it must keep "
+                           "the input's dtype", "a mask in another dtype promotes the product: draw it like x "
+                           "(torch.rand_like(x), or torch.bernoulli on a tensor of x's dtype)")
         out = out.to(x.device)
         kept = out != 0
         if p == 1:
@@ -108,6 +117,7 @@ def dropout(gen, device):
     yield _dropout_case(gen, device, 0.0, (30, 7))
     yield _dropout_case(gen, device, 1.0, (30, 7))
     yield _dropout_rejects(1.5)
+    yield _dropout_rejects(-0.1)
 
 
 @CHECKS.hidden("9.1", points=1)
@@ -254,6 +264,42 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
     return module_view.case("modes.BatchNorm1d", (features,), kwargs, script, seed, judge, shown)
 
 
+def _one_sample_case(gen, device, features):
+    """A batch of one sample, one value per channel: eval mode normalises it with the running statistics
+    like any batch; training mode has no batch variance (and the unbiased one divides by 0), so torch
+    raises ValueError."""
+    seed = seed_from(gen)
+    x = randn(gen, 1, features, device=device, scale=2) + 1
+    to = [("to", str(device))]
+    script = to + [("train", False), ("forward", x, "plain", None), ("train", True), ("forward", x, "plain", None)]
+    expected = nn.BatchNorm1d(features).to(device).eval()(x).detach()
+    shape = f"shape (1, {features})"
+
+    def judge(o):
+        if o["call_error"] is not None or not o["is_module"]:
+            return module_view.built(o, f"BatchNorm1d({features})")[1]
+        steps, error = o["steps"], str(o["step_error"]).split(": ", 1)[-1]  # "forward: ValueError: …"
+        if len(steps) < len(to) + 2:  # the eval-mode forward (the second step after .to) did not finish
+            return Failure(f"in eval mode, a batch of {shape} raised {error[:300]}",
+                           "eval mode normalises with the running statistics, which a batch of one does not change: "
+                           "only the batch statistics (training mode) need more than one value per channel")
+        out = compare.unrecord(steps[len(to) + 1]["output"])
+        problem = compare.tensor_problem(expected, out.to(device) if isinstance(out, torch.Tensor) else out,
+                                         atol=1e-5, rtol=1e-4)
+        if problem:
+            return problem.within(f"in eval mode, on a batch of {shape}, the output: ")
+        if o["step_error"] is None:
+            return Failure(f"in training mode, a batch of {shape} (one value per channel) did not raise",
+                           "its batch variance is 0 and the unbiased one for running_var divides by 0: raise "
+                           "ValueError, as torch does (\"Expected more than 1 value per channel when training\")")
+        if not error.startswith("ValueError"):
+            return Failure(f"in training mode, a batch of {shape} raised {error[:200]}; expected a ValueError")
+        return None
+
+    shown = f"BatchNorm1d({features}) on x with {shape}: once in eval mode, then once in training mode"
+    return module_view.case("modes.BatchNorm1d", (features,), {}, script, seed, judge, shown)
+
+
 def _detached_grad_matches(exp, got, kwargs):
     """Whether `got` is the input gradient with the batch statistics treated as constants (weight is still
     ones: nothing trains it here)."""
@@ -279,6 +325,7 @@ def batch_norm(gen, device):
     yield _bn_case(gen, device, 4, {"momentum": 0.5}, _shapes(gen, 22, 4, length=5))
     yield _bn_case(gen, device, 2, {"momentum": None, "affine": False}, _shapes(gen, 22, 2))
     yield _bn_case(gen, device, 3, {"track_running_stats": False}, _shapes(gen, 6, 3), eval_steps=2)
+    yield _one_sample_case(gen, device, 4)
 
 
 @CHECKS.hidden("9.2", points=2)

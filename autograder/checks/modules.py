@@ -29,6 +29,18 @@ REGISTER = ("a tensor is registered only when it is assigned to self as an nn.Pa
 
 # ---- 6.1 Linear ----------------------------------------------------------------------------------
 
+def _changed_by_forward(built: dict, after: dict) -> Failure | None:
+    """Whether a forward replaced, added or removed parameters (or changed their shapes): the judges
+    below rebuild the reference from the parameters as they are after the forward."""
+    shapes = {n: tuple(t.shape) for n, t in built["parameters"].items()}
+    now = {n: tuple(t.shape) for n, t in after["parameters"].items()}
+    if now == shapes:
+        return None
+    return Failure(f"the parameters changed during forward: {shapes} before it, {now} after it (name: shape)",
+                   "create every parameter in __init__ and only compute with them in forward: the optimizer and "
+                   "state_dict() hold the ones registered at construction")
+
+
 def _drawn(seed, in_f, out_f, bound, bias_first=False):
     """Parameters drawn uniformly in ±bound under the seed, in the given order: a known wrong init."""
     torch.manual_seed(seed)
@@ -79,6 +91,9 @@ def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
                          "each with one uniform_(-bound, bound) call, as nn.Linear does"))
         step = o["steps"][-1]
         state = module_view.read(step["state"])
+        problem = _changed_by_forward(built, state)
+        if problem:
+            return problem
         params = [state["parameters"][n].to(device) for n in names]
         expect, grads = observation.reference(lambda x_, *p: nn.functional.linear(x_, *p), [x, *params],
                                               ["leaf"] * (1 + len(params)), g)
@@ -277,8 +292,12 @@ def _mlp_case(gen, device, sizes, activation, batch=4):
             return problem.with_hint("build the Linears in order, first to last, and nothing else that draws random "
                                      "numbers in between")
         step = o["steps"][-1]
+        state = module_view.read(step["state"])
+        problem = _changed_by_forward(built, state)
+        if problem:
+            return problem
         ref = _mlp_reference(sizes, activation).to(device)
-        ref.load_state_dict(module_view.read(step["state"])["parameters"])
+        ref.load_state_dict(state["parameters"])
         out = ref(x)
         hints = [(ACTIVATIONS[activation]()(out), "there is an activation after the last Linear: the output "
                   "layer must stay linear")]
@@ -344,11 +363,21 @@ def _freeze_case(gen, device, model, names, frozen_before=()):
     grads = dict(zip([n for n, _ in wanted], torch.autograd.grad(fixtures.mse(net(x), y), [p for _, p in wanted])
                      if wanted else []))
 
+    before = {n: n not in frozen_before for n, _ in net.named_parameters()}
+
     def judge(o):
         if unknown:
             if o.get("call_error") is None:
                 return Failure(f"freeze_all_but(model, {names}) did not raise, but {unknown[0]!r} is not a sub-module",
                                "a misspelt name must not silently freeze everything: model.get_submodule(name) raises")
+            after = o.get("requires_grad")
+            if not isinstance(after, dict):
+                raise compare.Unreadable("the model's parameters could not be read after freeze_all_but raised")
+            changed = [n for n, v in before.items() if after.get(n) != v]
+            if changed:
+                return Failure(f"freeze_all_but raised for {unknown[0]!r}, as it should, but only after changing "
+                               f"requires_grad of {changed[:4]}: a call that fails must leave the model as it was",
+                               "look every name up (model.get_submodule(name)) before switching anything")
             return None
         if o.get("call_error") is not None:
             return Failure(f"freeze_all_but raised {o['call_error'][:500]}")
@@ -395,7 +424,9 @@ def freeze_all_but(gen, device):
     yield _freeze_case(gen, device, "encoder_head", ["head"])
     yield _freeze_case(gen, device, "encoder_head", ["encoder.2", "head"], frozen_before=["head.weight", "head.bias"])
     yield _freeze_case(gen, device, "twelve_layers", ["1", "5"])
-    yield _freeze_case(gen, device, "encoder_head", ["decoder"])
+    # A known name before the misspelt one, and one of its parameters frozen: switching as the names are
+    # looked up changes the model before the error, as freezing everything first does.
+    yield _freeze_case(gen, device, "encoder_head", ["head", "decoder"], frozen_before=["head.weight"])
 
 
 @CHECKS.hidden("6.4", points=1)

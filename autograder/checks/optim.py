@@ -23,7 +23,7 @@ OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"
 # ---- the misconceptions, as update rules: a wrong answer that follows one is told which ------------
 
 def _torch_rule(p, g, state, o, *, decay_after=False, textbook=False, damp_first=False, old_nesterov=False,
-                flip_update=False):
+                flip_update=False, alias=False):
     """torch's SGD step for one parameter, or one of the named mistakes when a flag is set."""
     d = g if (flip_update or not o["maximize"]) else -g
     if o["weight_decay"] and not decay_after:
@@ -37,7 +37,9 @@ def _torch_rule(p, g, state, o, *, decay_after=False, textbook=False, damp_first
             p.add_(buf)
             return
         if buf is None:
-            buf = (1 - o["dampening"]) * d if damp_first else d.clone()
+            buf = (1 - o["dampening"]) * d if damp_first else d if alias else d.clone()
+        elif alias:     # the buffer is (or was) the .grad tensor itself, updated in place as it is
+            buf.mul_(o["momentum"]).add_(d, alpha=1 - o["dampening"])
         else:
             buf = o["momentum"] * buf + (1 - o["dampening"]) * d
         state["momentum_buffer"] = buf
@@ -60,6 +62,9 @@ MISTAKES = {    # tried in this order: a Nesterov run with the old buffer also f
                   "gradient and dampens only later updates",
     "flip_update": "maximize flipped the update; torch negates the gradient before anything else (so weight "
                    "decay still shrinks the weights)",
+    "alias": "the momentum buffer is the gradient tensor itself, not a copy: once the gradients are zeroed in "
+             "place (zero_grad(set_to_none=False)) or accumulated, the next backward writes into the buffer. "
+             "Start it as a copy: torch.clone(d_p).detach()",
 }
 
 
@@ -94,7 +99,10 @@ def _replay(make, spec):
 
     def loss_and_backward():
         for _, p in named:
-            p.grad = None
+            if spec.get("zero_in_place") and p.grad is not None:
+                p.grad.zero_()      # as zero_grad(set_to_none=False): backward adds into the same tensor
+            else:
+                p.grad = None
         loss = fixtures.mse(net(spec["x"]), spec["y"])
         loss.backward()
         return loss
@@ -163,14 +171,14 @@ def _matches(spec, flags, t, got_params, tol):
 
 
 def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None, lr_factors=None, add_group=None,
-              reload_at=None, closure=False, dtype="float32", what=""):
+              reload_at=None, closure=False, dtype="float32", zero_in_place=False, what=""):
     seed_ = seed_from(gen)
     d = getattr(torch, dtype)
     x = randn(gen, 8, 4, device=device, dtype=d)
     y = randn(gen, 8, 3, device=device, dtype=d)
     spec = {"model": model, "x": x, "y": y, "options": options, "steps": steps, "seed": seed_, "groups": groups,
             "lr_factors": lr_factors, "add_group": add_group, "reload_at": reload_at, "closure": closure,
-            "device": str(device), "dtype": dtype}
+            "device": str(device), "dtype": dtype, "zero_in_place": zero_in_place}
     names, params, buffers, returned = _replay(torch.optim.SGD, spec)
     tol = {"atol": 1e-6, "rtol": 1e-5} if dtype == "float32" else {"atol": 1e-12, "rtol": 1e-10}
 
@@ -187,6 +195,10 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
                            "asks you to rebuild")
         if o["unhooked"]:
             return Failure("step() removed the grader's profile hook: this case fails, whatever was observed")
+        if o["state_type"] is not None:
+            return Failure(f"self.state is a {o['state_type'][:100]}, not the defaultdict(dict) that "
+                           "torch.optim.Optimizer makes", "keep Optimizer's own self.state (state_dict() saves it and "
+                           "load_state_dict() rebuilds it as a defaultdict): self.state[p][\"momentum_buffer\"]")
         got_params, got_buffers = _per_step(o["params"]), _per_step(o["buffers"])
         t, problem = _trajectory_problem(names, steps, params, buffers, got_params, got_buffers, tol)
         if o["step_error"] is not None and (problem is None or t >= len(got_params)):
@@ -236,7 +248,8 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
              f"({dtype}, {steps} steps{', ' + what if what else ''})")
     params_ = {"target": "optim.SGD", "model": model, "x": x, "y": y, "options": options, "steps": steps,
                "seed": seed_, "groups": groups, "lr_factors": lr_factors, "add_group": add_group,
-               "reload_at": reload_at, "closure": closure, "device": str(device), "dtype": dtype}
+               "reload_at": reload_at, "closure": closure, "device": str(device), "dtype": dtype,
+               "zero_in_place": zero_in_place}
     return Case("probes_optim.sgd_run", params_, judge, shown=shown, timeout_s=30)
 
 
@@ -271,7 +284,8 @@ def sgd(gen, device):
     yield _sgd_case(gen, device, {"lr": 0.1})
     yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}, what="with a parameter "
                     "the loss never reaches")
-    yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.9, "dampening": 0.5})
+    yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}, zero_in_place=True,
+                    what="the gradients zeroed in place between steps, as zero_grad(set_to_none=False) does")
     yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05})
     yield _sgd_case(gen, device, {"lr": 0.05, "weight_decay": 0.2, "maximize": True}, steps=20)
     yield _sgd_case(gen, device, {"lr": 0.1, "momentum": 0.9}, steps=30, lr_factors=SCHEDULE,
@@ -294,7 +308,8 @@ def sgd(gen, device):
 def sgd_hidden(gen, device):
     yield _sgd_case(gen, device, {"lr": 0.02, "momentum": 0.95, "dampening": 0.3, "weight_decay": 0.1,
                                   "maximize": True}, model="encoder_head", dtype="float64")
-    yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.9, "nesterov": True}, steps=30, lr_factors=SCHEDULE)
+    yield _sgd_case(gen, device, {"lr": 0.05, "momentum": 0.9, "nesterov": True}, steps=30, lr_factors=SCHEDULE,
+                    zero_in_place=True)
 
 
 # ---- 7.2 ModelEMA --------------------------------------------------------------------------------
@@ -359,10 +374,13 @@ EMA_MISTAKES = [({"buffers": False}, "the buffers (BatchNorm's running statistic
                  "the model")]
 
 
-def _ema_case(gen, device, decay, tau, steps=12, constant=False):
+def _ema_case(gen, device, decay, tau, steps=12, constant=False, update_other=False):
+    """update_other: the model trained and handed to update() is another instance of the net, with the same
+    starting weights as the one ModelEMA was built from (the reference is the same run)."""
     seed_ = seed_from(gen)
     spec = {"model": "batchnorm_net", "x": randn(gen, 8, 4, device=device), "y": randn(gen, 8, 3, device=device),
-            "decay": decay, "tau": tau, "steps": steps, "seed": seed_, "lr": 0.1, "device": str(device)}
+            "decay": decay, "tau": tau, "steps": steps, "seed": seed_, "lr": 0.1, "device": str(device),
+            "update_other": update_other}
     states = _averaged_model_reference(spec) if constant else _ema_reference(spec)
 
     def judge(o):
@@ -395,6 +413,13 @@ def _ema_case(gen, device, decay, tau, steps=12, constant=False):
             mine = {**got["parameters"], **got["buffers"]}
             problem = module_view.tensors_problem("the average of", both, mine, atol=1e-6, rtol=1e-5)
             if problem:
+                start = module_view.read(o["states"][0])
+                if update_other and t and module_view.tensors_problem(
+                        "", {**start["parameters"], **start["buffers"]}, mine, atol=1e-6, rtol=1e-5) is None:
+                    return problem.within(f"after update {t}: ").with_hint(
+                        "the average did not move: update(model) must average the model it is given (here another "
+                        "instance of the net, with the same starting weights as the one ModelEMA was built from), "
+                        "not keep a reference to the model passed to __init__")
                 if t and "num_batches_tracked" in problem.message:
                     return problem.with_hint("integer buffers are counts, not weights: copy the model's value")
                 for flags, message in EMA_MISTAKES:
@@ -406,7 +431,9 @@ def _ema_case(gen, device, decay, tau, steps=12, constant=False):
         return None
 
     shown = (f"ModelEMA(a small net with BatchNorm, decay={decay}, tau={tau}), {steps} training steps each followed "
-             "by update(model)" + (" (a constant decay: compared with torch's AveragedModel)" if constant else ""))
+             "by update(model)" + (" (a constant decay: compared with torch's AveragedModel)" if constant else "")
+             + (", where the model trained and passed to update is a second instance of the net (same starting "
+                "weights), not the one ModelEMA was built from" if update_other else ""))
     return Case("probes_optim.ema_run", {"target": "optim.ModelEMA", **{k: v for k, v in spec.items()}}, judge,
                 shown=shown, timeout_s=30)
 
@@ -415,7 +442,7 @@ def _ema_case(gen, device, decay, tau, steps=12, constant=False):
 def model_ema(gen, device):
     yield _ema_case(gen, device, decay=0.9, tau=1e-6, constant=True)
     yield _ema_case(gen, device, decay=0.99, tau=4.0)
-    yield _ema_case(gen, device, decay=0.5, tau=2.0, steps=6)
+    yield _ema_case(gen, device, decay=0.5, tau=2.0, steps=6, update_other=True)
 
 
 @CHECKS.hidden("7.2", points=1)

@@ -121,6 +121,21 @@ def _call_problem(o, name):
     return Failure(f"{name} raised {text[:500]}", hint)
 
 
+def _batches(n, size):
+    return -(-n // size)
+
+
+def _forwards_problem(o, expected, name):
+    """The probe's hook records every forward pass of the model: one per batch of each loader the function
+    iterates. None recorded is a loop that bypassed the hook, not one that ran no forward."""
+    got = len(o["forwards"])
+    if got == expected:
+        return None
+    return Failure(f"{name} ran the model's forward {got} times; expected {expected}, once per batch",
+                   "call the model as model(inputs), once per batch: model.forward(inputs) skips the model's hooks "
+                   "(the grader counts forward passes through one)" if got == 0 else "")
+
+
 def _weights_problem(o, expected):
     state = module_view.read(o["state"])
     return module_view.tensors_problem("after training, parameter", expected, state["parameters"],
@@ -203,7 +218,10 @@ def _train_case(gen, device, **options):
         got, problem = _floats(compare.unrecord(o["returned"]), "what train_one_epoch returned")
         if problem:
             return problem
-        if o["forwards"] and not all(training for _, training in o["forwards"]):
+        problem = _forwards_problem(o, _batches(len(spec["x"]), spec["batch_size"]), "train_one_epoch")
+        if problem:
+            return problem
+        if not all(training for _, training in o["forwards"]):
             return Failure("some forward passes ran in eval mode", LOOP_MISTAKES[2][1])
         problem = _curve_problem("the losses", losses, got, spec, LOOP_MISTAKES)
         return problem or _weights_problem(o, weights)
@@ -237,7 +255,8 @@ def _evaluate_case(gen, device, start_training):
     unweighted = _evaluate(net, test, loss_fn, weighted=False)
 
     def judge(o):
-        problem = _call_problem(o, "evaluate")
+        problem = _call_problem(o, "evaluate") or _forwards_problem(
+            o, _batches(len(spec["test_x"]), spec["test_batch_size"]), "evaluate")
         if problem:
             return problem
         if any(training for _, training in o["forwards"]):
@@ -286,6 +305,9 @@ def _fit_case(gen, device, epochs=3, **options):
     n, size = len(spec["x"]), spec["batch_size"]
     sizes = [min(size, n - s) for s in range(0, n, size)]
     seen = [sum(sizes[: i + 1]) + e * n for e in range(epochs) for i in range(len(sizes))]
+    # Each epoch's forward passes: its training batches, then its test batches.
+    train_batches, test_batches = len(sizes), _batches(len(spec["test_x"]), spec["test_batch_size"])
+    per_epoch = train_batches + test_batches
 
     def judge(o):
         problem = _call_problem(o, "fit")
@@ -321,6 +343,18 @@ def _fit_case(gen, device, epochs=3, **options):
         problem = _curve_problem("history['test_loss']", tests, got["test_loss"], spec, variants)
         if problem:
             return problem
+        problem = _forwards_problem(o, epochs * per_epoch, "fit")
+        if problem:
+            return problem.with_hint("each epoch: one forward per training batch, then one per test batch")
+        test_forwards = [f for e in range(epochs) for f in o["forwards"][e * per_epoch + train_batches:
+                                                                           (e + 1) * per_epoch]]
+        if any(training for _, training in test_forwards):
+            return Failure("fit computed the test loss in training mode (Dropout active)",
+                           "model.eval() before the test loop (or call your evaluate)")
+        if any(grad for grad, _ in test_forwards):
+            return Failure("fit built a graph for every test batch", "compute the test loss under torch.no_grad() "
+                           "(or call your evaluate): nothing will call backward on it, so recording the graph only "
+                           "costs memory and time")
         if o["training_after"] is not True:
             return Failure("fit left the model in eval mode", "evaluate() restores the mode it found; end in training "
                            "mode")
@@ -365,21 +399,36 @@ def _plot_case(gen, with_reference):
         if o["call_error"] is not None:
             return Failure(f"plot_history raised {o['call_error'][:400]}")
         if not o["is_figure"]:
-            return Failure("plot_history must return a matplotlib Figure", "fig, ax = plt.subplots(); …; return fig")
-        lines = [line for ax in o["axes"] for line in ax["lines"]]
+            return Failure(f"plot_history must return a matplotlib Figure, got a {o['figure_type'][:100]}",
+                           "fig, ax = plt.subplots(); …; return fig")
+        # The probe reads a figure only through matplotlib's own classes: another type (a subclass) is
+        # named, not read, since its methods could show anything.
+        if len(o["axes"]) != 1:
+            return Failure(f"the figure has {len(o['axes'])} Axes; the curves belong on one Axes",
+                           "fig, ax = plt.subplots() makes one; draw every curve with ax.plot(...)")
+        ax = o["axes"][0]
+        if ax["type"] is not None:
+            return Failure(f"the figure's Axes is a {ax['type'][:100]}, not matplotlib's own Axes",
+                           "draw on the Axes that plt.subplots() returns")
+        lines = ax["lines"]
         for label, xs, ys in wanted:
             found = [line for line in lines if line["label"] == label]
             if not found:
                 return Failure(f"no line labelled {label!r} (labels found: {[l['label'] for l in lines][:6]})",
                                "the reference history's curves too" if label.startswith("reference") else "")
             line = found[0]
+            if line["type"] is not None:
+                return Failure(f"the line {label!r} is a {line['type'][:100]}, not matplotlib's own Line2D",
+                               "draw each curve with ax.plot(...)")
             if [round(v, 9) for v in line["y"]] != [round(float(v), 9) for v in ys]:
                 return Failure(f"the line {label!r} does not show the history's losses")
             if [float(v) for v in line["x"]] != [float(v) for v in xs]:
                 hint = ("the x-axis is examples seen (history['examples_seen'] / ['epoch_examples']), not the batch "
                         "or epoch number" if line["x"] == [float(i) for i in range(len(xs))] else "")
                 return Failure(f"the line {label!r} has the wrong x values", hint)
-        ax = o["axes"][0]
+            if label == "test" and line["marker"] in ("None", "none", "", " "):
+                return Failure("the line 'test' has no markers", "one point per epoch: mark each with "
+                               "ax.plot(..., marker=\"o\")")
         if "example" not in ax["xlabel"].lower() or "loss" not in ax["ylabel"].lower():
             return Failure(f"axis labels {ax['xlabel']!r} / {ax['ylabel']!r}; expected 'examples seen' / 'loss'")
         if not ax["legend"]:

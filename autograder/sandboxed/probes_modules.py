@@ -164,7 +164,12 @@ def freeze_run(ctx, target, model, names, seed=0, frozen_before=(), x=None, y=No
     except NotImplementedError:
         raise
     except Exception as e:
-        return {"call_error": error_text(e)}
+        # What a raising call left behind, too: a misspelt name must change nothing.
+        try:
+            after = {name: bool(REQUIRES_GRAD(p)) for name, p in parameters(net)}
+        except Exception:
+            after = None
+        return {"call_error": error_text(e), "requires_grad": after}
     out = {"call_error": None, "returned": record(returned),
            "requires_grad": {name: bool(REQUIRES_GRAD(p)) for name, p in parameters(net)},
            "values": {name: record(p) for name, p in parameters(net)},

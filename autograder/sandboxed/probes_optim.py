@@ -4,11 +4,12 @@ Every step's parameters and momentum buffers are recorded; the trusted judge rep
 with torch.optim.SGD (and torch's AveragedModel, or the ramp's reference) and compares.
 """
 import sys
+from collections import defaultdict
 
 import torch
 
 import fixtures
-from probes import DETACH, CLONE, TENSOR, VERSION, backward, error_text, record, record_series
+from probes import DETACH, CLONE, GRAD, TENSOR, VERSION, backward, error_text, record, record_series
 from probes_modules import (INSTANCE_DICT, OPTIMIZER_DICT, SEED, SET_GRAD, SGD, TO, module_state, parameters,
                             qualname, train_step)
 
@@ -16,6 +17,11 @@ from probes_modules import (INSTANCE_DICT, OPTIMIZER_DICT, SEED, SET_GRAD, SGD, 
 # step means the exercise was delegated, whatever name or alias reached it.
 TORCH_SGD_FILE = "optim/sgd.py"
 GET_PROFILE, SET_PROFILE = sys.getprofile, sys.setprofile
+ZERO_ = torch._C.TensorBase.zero_
+# self.state is read through dict's own get, and only when it is the dict or defaultdict(dict) that
+# Optimizer makes: a subclass could answer .get(p) with buffers kept elsewhere (state_dict() would
+# then save nothing of them).
+DICT_GET = dict.get
 
 
 def _place(net, device, dtype):
@@ -28,12 +34,19 @@ def _groups(net, groups):
     return fixtures.param_groups(parameters(net), groups)
 
 
-def _buffers(optimizer, named, _vars=OPTIMIZER_DICT, _type=type, _dict=dict):
-    state = _vars(optimizer).get("state")
+def _state(optimizer, _vars=OPTIMIZER_DICT, _type=type):
+    """The optimizer's self.state if it is a plain dict (or Optimizer's defaultdict), else None."""
+    state = DICT_GET(_vars(optimizer), "state")
+    kind = _type(state)
+    return state if kind is dict or kind is defaultdict else None   # `is`: a metaclass may define ==
+
+
+def _buffers(optimizer, named, _type=type, _dict=dict):
+    state = _state(optimizer)
     found = []
     for _, p in named:
-        entry = state.get(p) if isinstance(state, _dict) else None
-        buf = entry.get("momentum_buffer") if _type(entry) is _dict else None
+        entry = DICT_GET(state, p) if state is not None else None
+        buf = DICT_GET(entry, "momentum_buffer") if _type(entry) is _dict else None
         found.append(CLONE(DETACH(buf)) if _type(buf) is TENSOR else None)
     return found
 
@@ -44,18 +57,20 @@ def _by_parameter(steps):
 
 
 def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_factors=None, add_group=None,
-            reload_at=None, closure=False, device="cpu", dtype="float32"):
+            reload_at=None, closure=False, device="cpu", dtype="float32", zero_in_place=False):
     """target(groups, **options) on a fixture model, then `steps` training steps on fixtures.mse; after
     each, every parameter, its _version and its momentum buffer (params and buffers: one series per
     parameter, each entry a step). Options: an lr schedule (a factor per step on each
     group's first lr, as schedulers do), a group added at a step, a reload through state_dict() into
-    a new optimizer at a step, step(closure)."""
+    a new optimizer at a step, step(closure), gradients zeroed in place between steps (as
+    zero_grad(set_to_none=False) does: backward then adds into the same .grad tensors, so a
+    momentum buffer that is the gradient tensor itself rather than a copy changes with them)."""
     cls = ctx.resolve(target)
     SEED(seed)
     net = _place(fixtures.MODELS[model](), device, dtype)
     named = parameters(net)
     out = {"call_error": None, "mro": [], "params": [], "versions": [], "buffers": [], "returned": [],
-           "step_error": None, "delegated": [], "unhooked": False}
+           "step_error": None, "delegated": [], "unhooked": False, "state_type": None}
     try:
         optimizer = cls(_groups(net, groups), **options)
     except NotImplementedError:
@@ -72,7 +87,11 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
 
     def loss_and_backward():
         for _, p in named:
-            SET_GRAD(p, None)
+            grad = GRAD(p) if zero_in_place else None
+            if grad is not None:
+                ZERO_(grad)
+            else:
+                SET_GRAD(p, None)
         loss = fixtures.mse(net(x), y)
         backward(loss, torch.ones_like(loss))
         return loss
@@ -104,6 +123,8 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
             params.append([CLONE(DETACH(p)) for _, p in named])
             out["versions"].append([VERSION(p) for _, p in named])
             buffers.append(_buffers(optimizer, named))
+            if _state(optimizer) is None and out["state_type"] is None:
+                out["state_type"] = qualname(type(DICT_GET(OPTIMIZER_DICT(optimizer), "state")))
     except NotImplementedError:
         raise
     except Exception as e:
@@ -128,13 +149,20 @@ def sgd_errors(ctx, target, settings):
     return {"raised": raised}
 
 
-def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device="cpu"):
+def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device="cpu", update_other=False):
     """ModelEMA(model, decay, tau) on a fixture model trained by torch's SGD; after each training step,
-    update(model); record the averaged copy's state and `updates` each time."""
+    update(model); record the averaged copy's state and `updates` each time. With update_other, the
+    model trained and passed to update is another instance of the same net, built from the same seed
+    (so the same starting weights) as the one ModelEMA was built from: update must average the model
+    it is given."""
     cls = ctx.resolve(target)
     SEED(seed)
     net = _place(fixtures.MODELS[model](), device, "float32")
-    named = parameters(net)
+    trained = net
+    if update_other:
+        SEED(seed)
+        trained = _place(fixtures.MODELS[model](), device, "float32")
+    named = parameters(trained)
     optimizer = SGD([p for _, p in named], lr=lr, momentum=0.9)
     out = {"call_error": None, "same_object": False, "is_module": False, "source_training": None,
            "states": [], "updates": [], "source_changed": False, "step_error": None}
@@ -155,9 +183,9 @@ def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device=
     out["updates"].append(record(getattr(ema, "updates", None)))
     try:
         for _ in range(steps):
-            train_step(net, x, y, optimizer)
+            train_step(trained, x, y, optimizer)
             before = [CLONE(DETACH(p)) for _, p in named]
-            ema.update(net)
+            ema.update(trained)
             out["source_changed"] |= any(not bool(DETACH(p).eq(b).all()) for (_, p), b in zip(named, before))
             out["states"].append(module_state(getattr(ema, "module", None)))
             out["updates"].append(record(getattr(ema, "updates", None)))

@@ -6,9 +6,11 @@ code and defaults), the import machinery, a trace hook or a still-running thread
 seal fails closed: its observations are not sent, the case is reported as tampered with.
 
 This is a tripwire, not a wall: code that restores what it patched before the check, or that writes
-the process's memory directly, is not seen here. What stops those is that the probes never look
-anything up after student code ran (they bind what they use first, from torch's immutable C types)
-and that the judge, in the trusted process, decides every verdict from values it recomputes.
+the process's memory directly, is not seen here. The probes make that harder (they bind what they use
+before student code runs, from torch's immutable C types) and the judge, in the trusted process,
+decides every verdict from values it recomputes; the wall is there too: the trusted side reads the
+package as text and grades nothing of a lesson whose code reaches into this process
+(autograder/forbidden.py, `tampering`).
 """
 import builtins
 import sys
@@ -19,7 +21,8 @@ import torch
 
 # Builtins the probes and the runner call after student code ran.
 BUILTINS = ("type", "isinstance", "issubclass", "len", "list", "tuple", "dict", "str", "int", "float", "bool",
-            "zip", "sorted", "getattr", "iter", "next", "min", "max", "range", "repr", "id", "memoryview")
+            "zip", "sorted", "getattr", "iter", "next", "min", "max", "range", "repr", "id", "memoryview", "vars",
+            "hasattr", "setattr", "any", "all", "enumerate", "sum", "abs", "round", "object", "super")
 
 
 # Of torch's own namespace, what the probes and torch's autograd machinery use. Not all of it: torch
@@ -51,7 +54,7 @@ class Seal:
         self.builtins = {name: getattr(builtins, name) for name in BUILTINS}
         self.modules = {name: sys.modules.get(name) for name in ("torch", "numpy", *(m.__name__ for m in modules))}
         self.meta_path = tuple(sys.meta_path)
-        self.threads = threading.active_count()
+        self.threads = _threads()
 
     def broken(self):
         """What changed since the seal, in a few words (None: nothing)."""
@@ -75,9 +78,14 @@ class Seal:
             return "the import machinery (sys.meta_path) lost or reordered a finder"
         if sys.gettrace() is not None or sys.getprofile() is not None:
             return "a trace or profile hook was installed"
-        if threading.active_count() > self.threads:
+        if _threads() > self.threads:
             return "a thread started by the submission is still running"
         return None
 
 
 _MISSING = object()
+
+
+def _threads(_frames=sys._current_frames, _count=threading.active_count):
+    """Threads running Python code: threading's count misses those started with _thread directly."""
+    return max(len(_frames()), _count())

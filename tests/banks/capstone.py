@@ -53,14 +53,15 @@ def _dropout(forward: str) -> str:
 
 def _pipeline(seed_line="    torch.manual_seed(seed)\n", yours="DigitsNet(BatchNorm2d, Dropout, dropout)",
               optimizer="SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)",
-              ema="ModelEMA(model, EMA_DECAY, EMA_TAU)", before="") -> str:
+              ema="ModelEMA(model, EMA_DECAY, EMA_TAU)", before="",
+              torch_ema="""ema = AveragedModel(model, avg_fn=ramp_average(), use_buffers=True)
+        ema.update_parameters(model)
+""") -> str:
     return before + f"""def build_pipeline(seed, *, use_torch=False, dropout=0.25):
 {seed_line}    if use_torch:
         model = DigitsNet(nn.BatchNorm2d, nn.Dropout, dropout)
         optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-        ema = AveragedModel(model, avg_fn=ramp_average(), use_buffers=True)
-        ema.update_parameters(model)
-        return model, optimizer, ema
+        {torch_ema}        return model, optimizer, ema
     model = {yours}
     return model, {optimizer}, {ema}
 """
@@ -189,6 +190,32 @@ WRONG = [
     ("10.3", "no weight decay", _pipeline(optimizer="SGD(model.parameters(), lr=LR, momentum=MOMENTUM)"),
      "weight_decay"),
     ("10.3", "an EMA without the warm-up ramp's tau", _pipeline(ema="ModelEMA(model, EMA_DECAY)"), "ModelEMA"),
+    ("10.3", "a ModelEMA that averages the parameters only (its BatchNorm running statistics stay 0 / 1)",
+     """import copy as _copy
+
+
+class ModelEMA:
+    def __init__(self, model, decay=0.9999, tau=2000):
+        self.module = _copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, 0
+
+    @torch.no_grad()
+    def update(self, model):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        for average, current in zip(self.module.parameters(), model.parameters()):
+            average.mul_(d).add_(current.detach(), alpha=1 - d)
+""", "running statistics"),
+    ("10.3", "use_torch=True: AveragedModel's default equal-weight average, and no first update",
+     _pipeline(torch_ema="ema = AveragedModel(model)\n"), "update_parameters"),
+    ("10.3", "use_torch=True: AveragedModel's default equal-weight average",
+     _pipeline(torch_ema="ema = AveragedModel(model, use_buffers=True)\n        ema.update_parameters(model)\n"),
+     "avg_fn=ramp_average()"),
+    ("10.3", "use_torch=True: AveragedModel without use_buffers=True (the running statistics copied, not averaged)",
+     _pipeline(torch_ema="ema = AveragedModel(model, avg_fn=ramp_average())\n        ema.update_parameters(model)\n"),
+     "use_buffers=True"),
     ("10.3", "dropout created in forward (a new module is in training mode: on in eval)",
      _net(forward="""        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
         x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
@@ -222,6 +249,15 @@ WRONG = [
     ("10.3", "a Dropout that keeps a fraction p instead of dropping it",
      _dropout("        if not self.training or self.p == 0:\n            return x\n"
               "        return x * (torch.rand_like(x) < self.p) / (1 - self.p)\n"), "% of the features"),
+    ("10.3", "a Dropout right in float64 but wrong in float32 (keeps p, unscaled): only the accuracy run uses float32",
+     """class _Float32Dropout(Dropout):
+    def forward(self, x):
+        if x.dtype == torch.float32 and self.training and self.p > 0:
+            return x * (torch.rand_like(x) < self.p)
+        return super().forward(x)
+
+
+""" + _pipeline(yours="DigitsNet(BatchNorm2d, _Float32Dropout, dropout)"), "float32 run"),
     ("10.3", "a Dropout whose gradient skips the mask",
      _dropout("        if not self.training:\n            return x\n"
               "        mask = (torch.rand_like(x) >= self.p) / (1 - self.p)\n"

@@ -80,6 +80,16 @@ WRONG = [
      "    def forward(self, x):\n        if not self.training or self.p == 0:\n            return x\n"
      "        if self.p >= 1:\n            return x * 0\n"
      "        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n", "ValueError"),
+    ("9.1", "mask drawn in float64: a float32 input comes back float64",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        if self.p == 1:\n            return x * 0\n"
+              "        keep = torch.bernoulli(torch.full(x.shape, 1 - self.p, dtype=torch.float64))\n"
+              "        return x * keep / (1 - self.p)\n"), "dtype"),
+    ("9.1", "a negative p accepted (only p > 1 raises)",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        if self.p >= 1:\n            return x * 0\n"
+              "        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n")
+     .replace("if not 0 <= p <= 1:", "if p > 1:"), "ValueError"),
     ("9.2", "normalises with the unbiased variance", _bn(_bn_forward(unbiased=True)), "biased variance"),
     ("9.2", "running_var from the biased variance", _bn(_bn_forward(running_biased=True)), "unbiased"),
     ("9.2", "momentum as the weight of the old value", _bn(_bn_forward(swapped=True)), "new"),
@@ -91,6 +101,10 @@ WRONG = [
                                               'self.running_mean = torch.zeros(num_features)')
          .replace('self.register_buffer("running_var", torch.ones(num_features))',
                   'self.running_var = torch.ones(num_features)')), "register_buffer"),
+    ("9.2", "no ValueError for a training batch of one value per channel", _bn(_bn_forward()), "did not raise"),
+    ("9.2", "a batch of one refused in eval mode too",
+     _bn("        if x.numel() // x.shape[1] <= 1:\n            raise ValueError(\"more than 1 value per channel\")\n"
+         + _bn_forward()), "eval mode"),
     ("9.2", "delegates to F.batch_norm",
      _bn("        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, "
          "self.bias, self.training or not self.track_running_stats, 0.1 if self.momentum is None else self.momentum, "

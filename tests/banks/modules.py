@@ -59,6 +59,22 @@ WRONG = [
         self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-b, b))
         self.bias = nn.Parameter(torch.empty(out_features).uniform_(-b, b)) if bias else None
 """, "\n    def forward(self, x):\n        return torch.nn.functional.linear(x, self.weight, self.bias)\n"), "linear"),
+    ("6.1", "the bias folded into the weight at the first forward",
+     _linear("""        b = 1 / math.sqrt(in_features)
+        self.in_features = in_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-b, b)) if bias else None
+""", """
+    def forward(self, x):
+        if self.bias is not None:
+            with torch.no_grad():
+                folded = torch.cat([self.weight, self.bias[:, None]], dim=1)
+            self.weight = nn.Parameter(folded)
+            self.bias = None
+        if self.weight.shape[1] == self.in_features + 1:
+            x = torch.cat([x, torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)], dim=-1)
+        return x @ self.weight.T
+"""), "changed during forward"),
     ("6.2", "the statistic as a plain attribute",
      _running("        self.running_mean = torch.zeros(num_features)\n" + _RUNNING_FORWARD), "register_buffer"),
     ("6.2", "the statistic as an nn.Parameter",
@@ -155,6 +171,25 @@ WRONG = [
         if id(p) not in keep:
             p.requires_grad_(False)
 """, "frozen before"),
+    ("6.4", "everything frozen before the names are looked up",
+     """def freeze_all_but(model, names):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for name in names:
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(True)
+""", "leave the model as it was"),
+    ("6.4", "each name looked up as its parameters are switched on",
+     """def freeze_all_but(model, names):
+    keep = set()
+    for name in names:
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(True)
+            keep.add(id(p))
+    for p in model.parameters():
+        if id(p) not in keep:
+            p.requires_grad_(False)
+""", "leave the model as it was"),
     ("6.5", "optimizer state not saved",
      """def save_checkpoint(path, model, optimizer, epoch):
     torch.save({"model": model.state_dict(), "epoch": epoch}, path)

@@ -157,6 +157,38 @@ def sgd_update(param, grad, state, *, lr, momentum, dampening, weight_decay, nes
     if momentum != 0:
         state["momentum_buffer"] = bufs[0]
 """, "torch's own SGD code"),
+    ("7.1", "the momentum buffer is the gradient tensor itself (no copy)", _update("""    d_p = -grad if maximize else grad
+    if weight_decay != 0:
+        d_p = d_p.add(param, alpha=weight_decay)
+    if momentum != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = d_p
+        else:
+            buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+        d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
+    param.add_(d_p, alpha=-lr)
+"""), "gradient tensor itself"),
+    ("7.2", "update averages the model it was built from, not the one it is given",
+     """class ModelEMA:
+    def __init__(self, model, decay=0.9999, tau=2000):
+        self.source = model
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, 0
+
+    @torch.no_grad()
+    def update(self, model):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        current = self.source.state_dict()
+        for name, average in self.module.state_dict().items():
+            if average.dtype.is_floating_point:
+                average.mul_(d).add_(current[name].detach(), alpha=1 - d)
+            else:
+                average.copy_(current[name])
+""", "the model it is given"),
     ("7.2", "buffers left out of the average", _ema_update("""        self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / self.tau))
         current = dict(model.named_parameters())

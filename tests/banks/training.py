@@ -108,6 +108,23 @@ WRONG = [
     ("8.4", "test loss as the mean of batch means",
      _change(_change(_FIT, ".item() * len(inputs)", ".item() / len(test_loader)"),
              "total / len(test_loader.dataset)", "total"), "weight"),
+    ("8.4", "the test loss computed without no_grad",
+     _change(_FIT, "        with torch.no_grad():\n            for inputs, targets in test_loader:\n"
+                   "                total +=", "        for inputs, targets in test_loader:\n            total +="),
+     "graph"),
+    ("8.5", "two Axes, the test curve without markers",
+     """def plot_history(history, reference=None):
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2)
+    for prefix, h in [("", history)] + ([("reference ", reference)] if reference is not None else []):
+        axes[0].plot(h["examples_seen"], h["train_loss"], label=prefix + "train")
+        axes[1].plot(h["epoch_examples"], h["test_loss"], label=prefix + "test")
+    axes[0].set_xlabel("examples seen")
+    axes[0].set_ylabel("loss")
+    axes[0].legend()
+    return fig
+""", "one Axes"),
+    ("8.5", "the test curve without markers", _change(_PLOT, 'marker="o", ', ""), "markers"),
     ("8.5", "x-axis in batches",
      _change(_PLOT, 'ax.plot(h["examples_seen"], h["train_loss"]', 'ax.plot(range(len(h["train_loss"])), h["train_loss"]'),
      "examples seen"),
