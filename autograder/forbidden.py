@@ -131,42 +131,53 @@ CALLS_DENIED = {"exec": "running code made at run time", "eval": "running code m
 
 def tampering(submission: Path, modules) -> str | None:
     """The first construct of `course_pkg/__init__.py`, the given modules or the course_pkg modules
-    they import that only an attack on the grader needs, as 'file, line: what'; None if there is none."""
+    they import (subpackages too) that only an attack on the grader needs, as 'file, line: what';
+    None if there is none."""
     package = submission / "course_pkg"
-    todo, seen = ["__init__", *modules], set()
+    todo, seen = ["", *modules], set()          # dotted names inside course_pkg; "" is the package itself
     while todo:
         name = todo.pop(0)
         if name in seen:
             continue
         seen.add(name)
-        path = package / f"{name}.py"
-        try:
-            tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
-        except (OSError, SyntaxError, ValueError):
-            continue              # a missing module or a syntax error is reported by the checks themselves
-        nodes = list(ast.walk(tree))      # one walk of the tree for every rule: ast.walk is most of the cost
-        problem = _reaches_into_the_grader(nodes)
-        if problem:
-            line, what = problem
-            return (f"course_pkg/{name}.py, line {line}: {what}. Graded code may not reach into the grader's "
-                    "process, so no exercise of this lesson is graded")
-        todo += _course_imports(nodes)
+        parts = [part for part in name.split(".") if part]
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]      # importing a.b runs a/__init__.py
+        for path, is_package in ((package.joinpath(*parts, "__init__.py"), True),
+                                 (package.joinpath(*parts[:-1], f"{parts[-1]}.py") if parts else None, False)):
+            if path is None or not path.is_file():
+                continue
+            try:
+                tree = ast.parse(path.read_text(errors="replace")[:2_000_000])
+            except (OSError, SyntaxError, ValueError):
+                break             # a syntax error is reported by the checks themselves
+            nodes = list(ast.walk(tree))      # one walk of the tree for every rule: ast.walk is most of the cost
+            problem = _reaches_into_the_grader(nodes)
+            if problem:
+                line, what = problem
+                return (f"{path.relative_to(submission).as_posix()}, line {line}: {what}. Graded code may not "
+                        "reach into the grader's process, so no exercise of this lesson is graded")
+            todo += _course_imports(nodes, parts if is_package else parts[:-1])
+            break
     return None
 
 
-def _course_imports(nodes) -> list[str]:
+def _course_imports(nodes, here: list[str]) -> list[str]:
+    """The course_pkg modules a module imports, as dotted names inside course_pkg; `here`: the parts of
+    the package it is in (relative imports start there)."""
     found = []
     for node in nodes:
         if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
             if node.level:
-                found += [base.split(".")[0]] if base else [a.name for a in node.names]
-            elif base == "course_pkg":
-                found += [a.name for a in node.names]
-            elif base.startswith("course_pkg."):
-                found.append(base.split(".")[1])
+                base = here[:len(here) - (node.level - 1)] if node.level - 1 <= len(here) else []
+                base += (node.module or "").split(".") if node.module else []
+            elif (node.module or "").split(".")[0] == "course_pkg":
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            found.append(".".join(base))
+            found += [".".join([*base, a.name]) for a in node.names if a.name != "*"]   # maybe submodules
         elif isinstance(node, ast.Import):
-            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("course_pkg.")]
+            found += [a.name.split(".", 1)[1] for a in node.names if a.name.startswith("course_pkg.")]
     return found
 
 

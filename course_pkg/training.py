@@ -3,7 +3,9 @@
 The grader runs your loop beside a reference loop on the same seeded data, model and optimizer (a
 model with Dropout, SGD with momentum, a cross-entropy loss, a dataset whose size is not a multiple
 of the batch size) and compares every loss and the final weights. Your functions must work with
-torch's optimizers and layers as well as with yours from lessons 06–07.
+torch's optimizers and layers as well as with yours from lessons 06–07. Run a model by calling it,
+`model(inputs)`, never `model.forward(inputs)`: only the call runs the module's hooks, and the
+grader watches every forward pass through one.
 """
 import torch
 from torch.utils.data import DataLoader

@@ -106,3 +106,16 @@ def test_only_what_the_lesson_runs_is_read(tmp_path):
     init = sub / "course_pkg" / "__init__.py"
     init.write_text(init.read_text() + "\nimport ctypes\n")
     assert "course_pkg/__init__.py" in forbidden.tampering(sub, ["tensors"])
+
+
+def test_a_subpackage_is_read_too(tmp_path):
+    """Code hidden in a folder of course_pkg, imported relatively, is read as the module that imports it."""
+    sub = package_with(tmp_path, "optim", "from .helpers.deep import nothing\n")
+    (sub / "course_pkg" / "helpers").mkdir()
+    (sub / "course_pkg" / "helpers" / "__init__.py").write_text("")
+    (sub / "course_pkg" / "helpers" / "deep.py").write_text("import gc\nnothing = None\n")
+    assert "course_pkg/helpers/deep.py, line 1" in forbidden.tampering(sub, ["optim"])
+    (sub / "course_pkg" / "helpers" / "deep.py").write_text("nothing = None\n")
+    (sub / "course_pkg" / "helpers" / "__init__.py").write_text("from . import sneaky\n")
+    (sub / "course_pkg" / "helpers" / "sneaky.py").write_text("import sys\nsys.settrace(None)\n")
+    assert "course_pkg/helpers/sneaky.py, line 2" in forbidden.tampering(sub, ["optim"])
