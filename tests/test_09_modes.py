@@ -36,7 +36,7 @@ def _dropout_outcome(case, out):
     empty = {"parameters": {}, "buffers": {}, "persistent": {}, "types": {"": "course_pkg.modes.Dropout"},
              "training": {"": True}}
     return {"call_error": None, "is_module": True, "mro": [], "built": empty, "state_dict": {"keys": []},
-            "steps": [{}, step, step, {}, step], "step_error": None, "ops": []}
+            "steps": [{}, step, step, step, {}, step], "step_error": None, "ops": []}
 
 
 def test_a_dropout_output_in_another_dtype_fails_with_the_dtype():

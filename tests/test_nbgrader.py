@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import checks, release
+from autograder import checks, forbidden, release
 from tests import faults
 from tests.support import ROOT
 
@@ -114,9 +114,21 @@ EXPECTED = {
 }
 
 
+def costs(course_dir, student, fault):
+    """What a fault costs in a real grading: its own checks, and every exercise of the lesson when the
+    trusted side's source rule refuses the package (ctypes, os.fork, os.kill: tests/test_faults.py
+    holds the sandbox behind that rule with the rule off)."""
+    exercises = {c.id for c in checks.load(LESSON).CHECKS if c.kind == "exercise" and c.target}
+    modules = sorted({c.target.rsplit(".", 1)[0] for c in checks.load(LESSON).CHECKS
+                      if c.kind == "exercise" and c.target})
+    refused = forbidden.tampering(course_dir / "submitted" / student / LESSON, modules)
+    return fault.lost | exercises if refused else fault.lost
+
+
 def test_expected_scores_in_the_gradebook(course):
-    _, gradebook, _, made = course
-    expected = {**EXPECTED, **{student: MAX - sum(POINTS[c] for c in fault.lost) for student, fault in made.items()}}
+    course_dir, gradebook, _, made = course
+    expected = {**EXPECTED, **{student: MAX - sum(POINTS[c] for c in costs(course_dir, student, fault))
+                               for student, fault in made.items()}}
     for student, score in expected.items():
         assert gradebook[student] == pytest.approx(score), (student, gradebook)
 

@@ -34,8 +34,8 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
     x = _away_from_zero(randn(gen, *shape, device=device, dtype=dtype))
     g = randn(gen, *shape, device=device, dtype=dtype)
     to = [("to", str(device))] + ([("to", "float64")] if dtype == torch.float64 else [])
-    script = to + [("forward", x, "leaf", g), ("forward", x, "plain", None), ("train", False),
-                   ("forward", x, "leaf", g)]
+    script = to + [("forward", x, "leaf", g), ("forward", x, "plain", None), ("forward", x, "plain", None),
+                   ("train", False), ("forward", x, "leaf", g)]
     n = x.numel()
     atol, rtol = compare.torch_tolerance(dtype)[1], compare.torch_tolerance(dtype)[0]
 
@@ -46,7 +46,7 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
         where = module_view.uses_torch_class(module_view.read(o["built"])["types"], o["mro"], TORCH_DROPOUT)
         if where:
             return Failure(f"Dropout uses nn.Dropout ({where}), which this exercise asks you not to use")
-        first, second, evaluated = (o["steps"][len(to) + i] for i in (0, 1, 3))
+        first, second, third, evaluated = (o["steps"][len(to) + i] for i in (0, 1, 2, 4))
         out = compare.unrecord(first["output"])
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             return Failure(f"in training mode Dropout returned {compare.show(out)}, not a tensor shaped like x")
@@ -60,6 +60,13 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
         if p == 1:
             problem = compare.tensor_problem(torch.zeros_like(x), out)
             return problem.within("with p = 1 every element is dropped: ") if problem else _eval_problem(evaluated)
+        if 0 < p < 1 and x.dim() >= 2:
+            for dim, what in ((0, "every sample of the batch had the same elements dropped"),
+                              (x.dim() - 1, "whole slices along the last dim were kept or dropped together")):
+                if torch.equal(kept, kept.narrow(dim, 0, 1).expand_as(kept)):
+                    return Failure(f"the mask is the same along dim {dim}: {what}",
+                                   "draw one independent decision per element: a mask of x's full shape "
+                                   "(torch.rand_like(x) >= p), not one broadcast along a dimension")
         dropped = n - int(kept.sum())
         bound = 5 * math.sqrt(n * p * (1 - p)) + 1
         if abs(dropped - n * p) > bound:
@@ -82,6 +89,14 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
         if 0 < p < 1 and isinstance(again, torch.Tensor) and torch.equal(again.to(x.device) != 0, kept):
             return Failure("two calls in training mode dropped exactly the same elements",
                            "draw a fresh mask at every call (not once in __init__)")
+        # A count within 1 of p·n in all three calls: for a correct dropout (σ ≥ 50 here) about 1 in 10⁷.
+        outputs = [again, compare.unrecord(third["output"])]
+        if 0 < p < 1 and all(isinstance(y, torch.Tensor) and y.shape == x.shape for y in outputs) and \
+                all(abs(count - n * p) < 1 for count in [dropped] + [n - int((y != 0).sum()) for y in outputs]):
+            return Failure(f"all three calls in training mode dropped exactly {dropped} of {n} elements (p·n): the "
+                           "count of a real dropout varies from call to call",
+                           "drop each element independently with probability p (torch.rand_like(x) >= p), rather than "
+                           "choosing exactly p·n of them (randperm, topk, a sort)")
         return _eval_problem(evaluated)
 
     def _eval_problem(evaluated):
@@ -94,7 +109,7 @@ def _dropout_case(gen, device, p, shape, dtype=torch.float32):
                                          if evaluated.get("input_grad") else None)
         return problem.within("in eval mode the gradient passes unchanged: ") if problem else None
 
-    shown = (f"Dropout(p={p}) on x with shape {tuple(shape)}{' (float64)' if dtype == torch.float64 else ''}: two "
+    shown = (f"Dropout(p={p}) on x with shape {tuple(shape)}{' (float64)' if dtype == torch.float64 else ''}: three "
              "calls in training mode, one in eval mode")
     return module_view.case("modes.Dropout", (p,), {}, script, seed, judge, shown)
 
@@ -181,6 +196,10 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
     def judge(o):
         built, problem = module_view.built(o, f"BatchNorm1d({features}, ...)")
         if problem:
+            if "ValueError" in str(o.get("step_error")) and any(s[0] == 1 and len(s) == 3 for s in shapes):
+                return problem.with_hint("a batch of one sample shaped (1, C, L) still has L values per channel, "
+                                         "enough for batch statistics: refuse only when x.numel() // C is 1, not "
+                                         "when the batch size is")
             return problem
         for qualified in ("torch.nn.modules.batchnorm.BatchNorm1d", "torch.nn.modules.batchnorm.BatchNorm2d"):
             where = module_view.uses_torch_class(built["types"], o["mro"], qualified)
@@ -238,6 +257,9 @@ def _bn_case(gen, device, features, kwargs, shapes, eval_steps=2, dtype=torch.fl
                     hint = "eval mode must use the running statistics and change nothing"
                 elif name == "num_batches_tracked":
                     hint = "count every training batch: num_batches_tracked += 1"
+                elif momentum == 0 and momentum is not None:
+                    hint = ("momentum=0 is a momentum like any other (the running statistics never move), not the "
+                            "cumulative average: test `momentum is None`, not its truthiness")
                 else:
                     hint = _hint(exp, got.to(device), name)
                 return problem.within(f"{where}, {name}: ").with_hint(hint)
@@ -322,10 +344,13 @@ BATCH_NORM_FORBID = ("batch_norm", "BatchNorm1d", "BatchNorm2d", "native_batch_n
 @CHECKS.add("9.2", points=4, target="modes.BatchNorm1d", forbid=BATCH_NORM_FORBID)
 def batch_norm(gen, device):
     yield _bn_case(gen, device, 3, {}, _shapes(gen, 22, 3))
-    yield _bn_case(gen, device, 4, {"momentum": 0.5}, _shapes(gen, 22, 4, length=5))
+    shapes = _shapes(gen, 22, 4, length=5)
+    shapes[3] = (1, 4, 5)       # one sample, yet 5 values per channel: a valid training batch
+    yield _bn_case(gen, device, 4, {"momentum": 0.5}, shapes)
     yield _bn_case(gen, device, 2, {"momentum": None, "affine": False}, _shapes(gen, 22, 2))
     yield _bn_case(gen, device, 3, {"track_running_stats": False}, _shapes(gen, 6, 3), eval_steps=2)
     yield _one_sample_case(gen, device, 4)
+    yield _bn_case(gen, device, 2, {"momentum": 0.0}, _shapes(gen, 5, 2))
 
 
 @CHECKS.hidden("9.2", points=2)

@@ -111,12 +111,25 @@ def _linear_case(gen, device, in_f, out_f, bias, batch, dtype=torch.float32):
             problem = compare.tensor_problem(e, compare.unrecord(rec), atol=1e-5, rtol=1e-4)
             if problem:
                 return problem.within(f"wrong gradient for {name}: ")
+        attributes = o.get("attributes")
+        if not isinstance(attributes, dict):
+            raise compare.Unreadable("the Linear's attributes could not be read")
+        for name, value in (("in_features", in_f), ("out_features", out_f)):
+            got = compare.unrecord(attributes[name]) if name in attributes else None
+            if type(got) is not int or got != value:
+                return Failure(f"Linear({in_f}, {out_f}) has " + (f"{name} = {compare.show(got)}" if name in attributes
+                                                                 else f"no attribute {name}") + f"; expected {value}",
+                               "store self.in_features and self.out_features in __init__, as nn.Linear does: code "
+                               "that inspects or replaces a layer (its repr, model surgery) reads them")
         return None
 
     shown = (f"torch.manual_seed({seed}); Linear({in_f}, {out_f}, bias={bias})"
              f"{' .to(float64)' if dtype == torch.float64 else ''}, then forward of x with shape "
              f"{tuple(x.shape)} and backward")
-    return module_view.case("modules.Linear", (in_f, out_f), {"bias": bias}, script, seed, judge, shown)
+    return Case("probes_modules.module_run", {"target": "modules.Linear", "args": [in_f, out_f], "kwargs": {"bias": bias},
+                                              "script": script, "seed": seed,
+                                              "attributes": ["in_features", "out_features"]},
+                judge, shown=shown, timeout_s=30.0)
 
 
 @CHECKS.add("6.1", points=3, target="modules.Linear", forbid=("linear", "Linear"))
@@ -392,6 +405,9 @@ def _freeze_case(gen, device, model, names, frozen_before=()):
                     "(model.get_submodule(name))")
         elif wrong_off and all(n in frozen_before for n in wrong_off):
             hint = "a named parameter that was frozen before must be switched back on (requires_grad_(True))"
+        elif wrong_off and not wrong_on and all(n.rsplit(".", 1)[0] not in names for n in wrong_off):
+            hint = ("the parameters of a named module's sub-modules must train too: take module.parameters() "
+                    "(recurse=True, the default), not only the module's own")
         else:
             hint = ""
         if wrong_on or wrong_off:
@@ -421,7 +437,7 @@ def _freeze_case(gen, device, model, names, frozen_before=()):
 
 @CHECKS.add("6.4", points=2, target="modules.freeze_all_but", cuda=False)
 def freeze_all_but(gen, device):
-    yield _freeze_case(gen, device, "encoder_head", ["head"])
+    yield _freeze_case(gen, device, "encoder_head", ["encoder"])     # its parameters belong to its sub-modules
     yield _freeze_case(gen, device, "encoder_head", ["encoder.2", "head"], frozen_before=["head.weight", "head.bias"])
     yield _freeze_case(gen, device, "twelve_layers", ["1", "5"])
     # A known name before the misspelt one, and one of its parameters frozen: switching as the names are
@@ -432,7 +448,7 @@ def freeze_all_but(gen, device):
 @CHECKS.hidden("6.4", points=1)
 def freeze_all_but_hidden(gen, device):
     yield _freeze_case(gen, device, "twelve_layers", ["11"], frozen_before=["11.weight"])
-    yield _freeze_case(gen, device, "encoder_head", ["encoder"])
+    yield _freeze_case(gen, device, "encoder_head", ["head"])
 
 
 # ---- 6.5 save_checkpoint / load_checkpoint -------------------------------------------------------
@@ -465,6 +481,12 @@ def _loaded_problem(o, net, opt, epoch):
                                           state["parameters"], atol=1e-6, rtol=1e-6)
     if problem:
         return problem.with_hint("save model.state_dict() and load it with model.load_state_dict(...)")
+    problem = module_view.tensors_problem("after loading, the model's", module_view.describe(net)["buffers"],
+                                          state["buffers"], atol=1e-6, rtol=1e-6)
+    if problem:
+        return problem.with_hint("the model's buffers (BatchNorm's running statistics, num_batches_tracked) are "
+                                 "part of its state_dict() too: restore all of it with "
+                                 "model.load_state_dict(checkpoint[\"model\"]), not only the parameters")
     expected = {str(k): v["momentum_buffer"] for k, v in opt.state_dict()["state"].items()}
     got = compare.unrecord(o["optimizer_state"])
     got = {k: v.get("momentum_buffer") for k, v in got.items()} if isinstance(got, dict) else {}
@@ -566,7 +588,7 @@ def _malicious_case(gen, device):
 @CHECKS.add("6.5", points=3, target="modules.load_checkpoint")
 def checkpoints(gen, device):
     yield _roundtrip_case(gen, device, "encoder_head", epoch=7)
-    yield _gpu_file_case(gen, device, "encoder_head", epoch=2)
+    yield _gpu_file_case(gen, device, "batchnorm_net", epoch=2)      # buffers too: running statistics
     yield _malicious_case(gen, device)
 
 

@@ -236,6 +236,15 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
             return Failure("a parameter's _version did not move during a step: it was changed through .data",
                            "autograd cannot see writes through .data (a graph that saved the parameter would use the "
                            "new values silently); write to the parameter itself under torch.no_grad()")
+        changed = o.get("grad_changed")
+        if not isinstance(changed, list):
+            raise compare.Unreadable("the probe's record of the gradients across step() is missing")
+        if changed:
+            return Failure(f"step() changed the gradient p.grad of `{str(changed[0])[:100]}` (in place, or replaced "
+                           "it); torch.optim.SGD only reads it",
+                           "compute the step in new tensors (d_p = grad.add(p, alpha=weight_decay), -grad), not with "
+                           "in-place ops on grad (grad.add_, grad.neg_): the gradient is the caller's, who may still "
+                           "read it after step (to clip, log or accumulate it)")
         if closure:
             problem = compare.tensor_problem(torch.tensor(returned, dtype=torch.float64),
                                              torch.tensor([float(v) if isinstance(v, (int, float)) else math.nan
@@ -256,10 +265,12 @@ def _sgd_case(gen, device, options, *, model="with_spare", steps=50, groups=None
 SCHEDULE = [1.0] * 10 + [0.5] * 10 + [0.25] * 10
 INVALID = [{"lr": -0.1}, {"lr": 0.1, "momentum": -0.5}, {"lr": 0.1, "weight_decay": -1e-4},
            {"lr": 0.1, "nesterov": True}, {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True},
-           {"lr": 0.1, "momentum": 0.9, "nesterov": True}, {"lr": 0.0}]
+           {"lr": 0.1, "momentum": 0.9, "nesterov": True}, {"lr": 0.0}, {"lr": 0.1, "momentum": 1.0}]
 
 
 def _errors_case():
+    built = torch.optim.SGD([torch.zeros(2, requires_grad=True)]).param_groups[0]
+    defaults = {name: built[name] for name in OPTIONS}
     expected = []
     for kwargs in INVALID:
         try:
@@ -274,8 +285,25 @@ def _errors_case():
                 said = "no error" if g is None else f"a {g}"
                 return Failure(f"SGD(params, {', '.join(f'{k}={v}' for k, v in kwargs.items())}) gave {said}; "
                                f"torch.optim.SGD gives {'no error' if e is None else 'a ' + e}")
+        got = o.get("defaults")
+        if isinstance(got, str):
+            return Failure(f"SGD(params), with every option left at its default, raised {got[:300]}")
+        if not isinstance(got, dict):
+            raise compare.Unreadable("the options of SGD(params) could not be read")
+        for name, value in defaults.items():
+            mine = compare.unrecord(got.get(name))
+            if mine == "missing":
+                return Failure(f"SGD(params)'s parameter group has no {name!r}",
+                               "put every option in the defaults dict given to super().__init__(params, defaults)")
+            if type(mine) not in (int, float, bool) or mine != value:
+                return Failure(f"SGD(params), with every option left at its default, has {name}={compare.show(mine)}; "
+                               f"torch.optim.SGD's defaults are "
+                               f"{', '.join(f'{k}={v}' for k, v in defaults.items())}",
+                               "use torch's signature: SGD(params, lr=1e-3, momentum=0, dampening=0, "
+                               "weight_decay=0, nesterov=False, *, maximize=False)")
         return None
-    return Case("probes_optim.sgd_errors", {"target": "optim.SGD", "settings": INVALID}, judge,
+    return Case("probes_optim.sgd_errors", {"target": "optim.SGD", "settings": INVALID, "options": list(OPTIONS)},
+                judge,
                 shown="invalid arguments")
 
 
@@ -409,6 +437,11 @@ def _ema_case(gen, device, decay, tau, steps=12, constant=False, update_other=Fa
                            f"(expected 0 → {steps})")
         for t, (expected, rec) in enumerate(zip(states, o["states"])):
             got = module_view.read(rec)
+            if t and any(got["requires_grad"].values()):
+                return Failure(f"after update {t}, ema.module's parameters require grad: the average was recorded in "
+                               "a graph (each update chains onto the last, and the model's graph is kept alive)",
+                               "decorate update with @torch.no_grad() (or average the detached tensors of "
+                               "model.state_dict())")
             both = {**expected["parameters"], **expected["buffers"]}
             mine = {**got["parameters"], **got["buffers"]}
             problem = module_view.tensors_problem("the average of", both, mine, atol=1e-6, rtol=1e-5)

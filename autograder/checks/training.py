@@ -28,24 +28,40 @@ def _points(gen, n, device):
     return x.to(device), y.to(device)
 
 
+def _stale_gradients(net):
+    """probes_training.stale_gradients: the .grad a model is handed over with in a stale_grads case."""
+    for k, p in enumerate(net.parameters()):
+        p.grad = torch.linspace(-1.0, 1.0, p.numel(), dtype=p.dtype).reshape(p.shape).to(p.device) * (k + 1)
+
+
+def _loss_fn(spec, plain=False):
+    """The case's loss_fn (probes_training.loop_run builds the same); plain: torch's default cross-entropy,
+    what a loop that ignores the loss_fn it is given computes."""
+    if plain:
+        return torch.nn.CrossEntropyLoss()
+    return fixtures.LOSSES[spec["loss"]](**(spec.get("loss_options") or {}))
+
+
 def _reference(spec, *, zero_grad=True, step_first=False, train_mode=True, epochs=1, weighted=True,
-               eval_mode=True):
+               eval_mode=True, zero_last=False, plain_loss=False, plain_test=False):
     """The loop of the probe's setup (probes_training.loop_run), here: per-batch losses, test losses,
     final parameters. Flags off reproduce the lesson's misconceptions."""
     torch.manual_seed(spec["seed"])
     net = fixtures.MODELS[spec["model"]]().to(spec["x"].device)
     opt = torch.optim.SGD(net.parameters(), lr=spec["lr"], momentum=spec["momentum"])
     net.train(spec["start_training"])
+    if spec.get("stale_grads"):
+        _stale_gradients(net)
     train = fixtures.loader(spec["x"], spec["y"], spec["batch_size"], spec["shuffle_seed"])
     test = fixtures.loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
-    loss_fn = fixtures.LOSSES[spec["loss"]]()
+    loss_fn = _loss_fn(spec, plain_loss)
     torch.manual_seed(spec["seed"] + 1)
     losses, tests = [], []
     for _ in range(epochs):
         if train_mode:
             net.train()
         for inputs, targets in train:
-            if zero_grad:
+            if zero_grad and not zero_last:
                 opt.zero_grad()
             if step_first:
                 opt.step()
@@ -53,8 +69,11 @@ def _reference(spec, *, zero_grad=True, step_first=False, train_mode=True, epoch
             loss.backward()
             if not step_first:
                 opt.step()
+            if zero_last:
+                opt.zero_grad()
             losses.append(loss.item())
-        tests.append(_evaluate(net, test, loss_fn, weighted=weighted, eval_mode=eval_mode))
+        tests.append(_evaluate(net, test, _loss_fn(spec, plain=True) if plain_test else loss_fn, weighted=weighted,
+                               eval_mode=eval_mode))
     return losses, tests, module_view.describe(net)["parameters"]
 
 
@@ -69,12 +88,24 @@ def _evaluate(net, loader, loss_fn, *, weighted=True, eval_mode=True):
     return sum(l for l, _ in pairs) / len(pairs)
 
 
-def _spec(gen, device, n=50, test_n=21, batch_size=16, start_training=True, epochs=1):
+SMOOTHING = 0.1      # the label smoothing of some cases' loss_fn: a loop must use the loss_fn it is given
+
+
+def _spec(gen, device, n=50, test_n=21, batch_size=16, start_training=True, epochs=1, smoothing=False,
+          stale_grads=False):
     x, y = _points(gen, n, device)
     test_x, test_y = _points(gen, test_n, device)
     return {"model": "dropout_net", "x": x, "y": y, "test_x": test_x, "test_y": test_y, "seed": seed_from(gen),
             "batch_size": batch_size, "shuffle_seed": seed_from(gen), "test_batch_size": 8, "loss": "cross_entropy",
+            "loss_options": {"label_smoothing": SMOOTHING} if smoothing else None, "stale_grads": stale_grads,
             "lr": 0.1, "momentum": 0.9, "epochs": epochs, "start_training": start_training}
+
+
+def _setup(spec):
+    """The parts of a case's setup its `shown` names: the loss, gradients the model arrives with."""
+    return ((f", loss_fn = nn.CrossEntropyLoss(label_smoothing={SMOOTHING})" if spec["loss_options"] else
+             ", cross-entropy") + (", the model handed over with gradients already in .grad" if spec["stale_grads"]
+                                   else ""))
 
 
 def _floats(got, what):
@@ -94,7 +125,7 @@ def _curve_problem(what, expected, got, spec, variants):
     if problem is None:
         return None
     for flags, message in variants:
-        alt = _reference(spec, **flags)[0 if what == "the losses" else 1]
+        alt = _reference(spec, **flags)[1 if "test" in what else 0]
         if len(alt) == len(got) and compare.tensor_problem(torch.tensor(alt, dtype=torch.float64), got,
                                                             atol=1e-5, rtol=1e-4) is None:
             return problem.within(f"{what}: ").with_hint(message)
@@ -108,6 +139,10 @@ LOOP_MISTAKES = [
                            "gradients"),
     ({"train_mode": False}, "the model was left in eval mode (Dropout off): call model.train() at the start of the "
                             "epoch, since evaluate() switches to eval mode"),
+    ({"zero_last": True}, "the gradients were zeroed after the step, not before it: the first step used the gradients "
+                          "the model was handed over with. optimizer.zero_grad() first, at every batch"),
+    ({"plain_loss": True}, "the losses are those of plain F.cross_entropy, not of the loss_fn you were given: compute "
+                           "every loss as loss_fn(output, target)"),
 ]
 
 SWAPPED = "torch's losses take (input, target): loss_fn(model(inputs), targets), not loss_fn(targets, output)"
@@ -167,22 +202,29 @@ def _make_loader_case(gen, n, batch_size, shuffle=True):
                            "keep the last, smaller batch (drop_last=False)" if len(sizes) < len(epochs[0]) else "")
         if shuffle and got[0] == sorted(sum(got[0], [])) and got[0] != epochs[0]:
             return Failure("the batches come in the dataset's order: nothing was shuffled", "shuffle=True")
+        global_now = compare.unrecord(o["global_after"])
+        global_kept = compare.tensor_problem(global_after, global_now) is None
+        if got[0] == epochs[0] and got[2] != epochs[2] and global_kept:
+            return Failure("two loaders made with the same seed, then iterated in turn, did not each give the seeded "
+                           "orders: the first loader's first epoch is right, the second loader's is not",
+                           "iterating one of your loaders changed another's order: they share one generator. Make a "
+                           "new torch.Generator().manual_seed(seed) inside make_loader, one per loader, not one "
+                           "created once and reused")
         if got[0] != got[2]:
             return Failure("two loaders made with the same seed gave different orders",
                            "the order came from the global random stream: give the loader its own "
                            "torch.Generator().manual_seed(seed)")
-        global_now = compare.unrecord(o["global_after"])
-        if got != epochs or compare.tensor_problem(global_after, global_now) is not None:
+        if got != epochs or not global_kept:
             hint = ("iterating your loader changed the global random stream (torch.manual_seed): shuffle with the "
                     "loader's own generator, and do not reseed the global RNG"
-                    if compare.tensor_problem(global_after, global_now) is not None else
+                    if not global_kept else
                     "shuffle with DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed))")
             return Failure(f"the order of the batches is not DataLoader's with generator seed {seed} "
                            f"(first epoch: expected {epochs[0][:2]}…, got {got[0][:2]}…)", hint)
         return None
 
     shown = f"two loaders make_loader(a dataset of {n} examples, batch_size={batch_size}, seed, shuffle={shuffle}), " \
-            "two epochs each"
+            "both made first, then iterated in turn, two epochs each"
     return Case("probes_training.loader_run", {"target": "training.make_loader", "n": n, "batch_size": batch_size,
                                                "seed": seed, "shuffle": shuffle, "global_seed": global_seed},
                 judge, shown=shown)
@@ -228,14 +270,14 @@ def _train_case(gen, device, **options):
 
     shown = (f"train_one_epoch on {len(spec['x'])} labelled points, batches of {spec['batch_size']} (the last one "
              f"smaller), a model with Dropout{'' if spec['start_training'] else ' handed over in eval mode'}, "
-             "SGD with momentum, cross-entropy")
+             f"SGD with momentum{_setup(spec)}")
     return _loop_case("train_one_epoch", spec, judge, shown)
 
 
 @CHECKS.add("8.2", points=3, target="training.train_one_epoch")
 def train_one_epoch(gen, device):
     yield _train_case(gen, device)
-    yield _train_case(gen, device, start_training=False, n=40, batch_size=8)
+    yield _train_case(gen, device, start_training=False, n=40, batch_size=8, smoothing=True, stale_grads=True)
 
 
 @CHECKS.hidden("8.2", points=1)
@@ -245,14 +287,15 @@ def train_one_epoch_hidden(gen, device):
 
 # ---- 8.3 evaluate --------------------------------------------------------------------------------
 
-def _evaluate_case(gen, device, start_training):
-    spec = _spec(gen, device, start_training=start_training, test_n=21)
+def _evaluate_case(gen, device, start_training, smoothing=False):
+    spec = _spec(gen, device, start_training=start_training, test_n=21, smoothing=smoothing)
     torch.manual_seed(spec["seed"])
     net = fixtures.MODELS[spec["model"]]().to(device)
     test = fixtures.loader(spec["test_x"], spec["test_y"], spec["test_batch_size"], None)
-    loss_fn = fixtures.LOSSES[spec["loss"]]()
+    loss_fn = _loss_fn(spec)
     expected = _evaluate(net, test, loss_fn)
     unweighted = _evaluate(net, test, loss_fn, weighted=False)
+    plain = _evaluate(net, test, _loss_fn(spec, plain=True))
 
     def judge(o):
         problem = _call_problem(o, "evaluate") or _forwards_problem(
@@ -278,18 +321,21 @@ def _evaluate_case(gen, device, start_training):
                            "the last batch is smaller: weight each batch's loss by its size (sum of loss × size, "
                            "divided by the number of examples)")
         if not math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6):
-            return Failure(f"expected {expected:.6g}, got {got:.6g}")
+            hint = ("that is the loss of plain F.cross_entropy, not of the loss_fn you were given: compute each "
+                    "batch's loss as loss_fn(output, target)" if math.isclose(got, plain, rel_tol=1e-5, abs_tol=1e-6)
+                    and not math.isclose(plain, expected, rel_tol=1e-5) else "")
+            return Failure(f"expected {expected:.6g}, got {got:.6g}", hint)
         return None
 
     shown = (f"evaluate on {len(spec['test_x'])} test points in batches of {spec['test_batch_size']}, the model "
-             f"handed over in {'training' if start_training else 'eval'} mode")
+             f"handed over in {'training' if start_training else 'eval'} mode{_setup(spec)}")
     return _loop_case("evaluate", spec, judge, shown)
 
 
 @CHECKS.add("8.3", points=2, target="training.evaluate")
 def evaluate(gen, device):
     yield _evaluate_case(gen, device, start_training=True)
-    yield _evaluate_case(gen, device, start_training=False)
+    yield _evaluate_case(gen, device, start_training=False, smoothing=True)
 
 
 @CHECKS.hidden("8.3", points=1)
@@ -339,7 +385,9 @@ def _fit_case(gen, device, epochs=3, **options):
         variants = [(dict(epochs=epochs, weighted=False), "the test loss is the mean over examples: weight each "
                      "batch's loss by its size"),
                     (dict(epochs=epochs, eval_mode=False), "the test loss must be computed in eval mode (Dropout "
-                     "off)")]
+                     "off)"),
+                    (dict(epochs=epochs, plain_test=True), "the test losses are those of plain F.cross_entropy, "
+                     "not of the loss_fn you were given: compute them with loss_fn(output, target) too")]
         problem = _curve_problem("history['test_loss']", tests, got["test_loss"], spec, variants)
         if problem:
             return problem
@@ -361,13 +409,13 @@ def _fit_case(gen, device, epochs=3, **options):
         return _weights_problem(o, weights)
 
     shown = (f"fit for {epochs} epochs on {len(spec['x'])} points in batches of {spec['batch_size']}, "
-             f"{len(spec['test_x'])} test points")
+             f"{len(spec['test_x'])} test points{_setup(spec)}")
     return _loop_case("fit", spec, judge, shown)
 
 
 @CHECKS.add("8.4", points=2, target="training.fit")
 def fit(gen, device):
-    yield _fit_case(gen, device)
+    yield _fit_case(gen, device, smoothing=True, stale_grads=True)
 
 
 @CHECKS.hidden("8.4", points=1)

@@ -45,7 +45,7 @@ TENSOR = torch.Tensor
 
 def split_run(ctx, target, n, seed, batch_size, test_size, global_seed=0):
     """split_loaders on n examples whose pixels hold their index (label: index mod 10), twice; each
-    loader iterated twice; then what the global RNG draws next.
+    pair's loaders iterated in turn (train, test, train, test); then what the global RNG draws next.
 
     Read only through torch's own code, failing closed: each loader must be a DataLoader itself (a
     subclass could iterate one way here and another in a training loop), iterated by DataLoader's
@@ -65,8 +65,9 @@ def split_run(ctx, target, n, seed, batch_size, test_size, global_seed=0):
             out["loaders"].append([[type(p) is DataLoader, qualname(type(p))] for p in pair])
             if any(type(p) is not DataLoader for p in pair):
                 return out
-            for loader in pair:
-                for _ in range(2):
+            epochs = [None] * 4             # recorded as [train's two epochs, test's two]
+            for e in range(2):              # iterated in turn, as a training loop does: train, test, train, test
+                for k, loader in enumerate(pair):
                     epoch = []
                     for batch in ITER_LOADER(loader):
                         kind = type(batch)
@@ -76,7 +77,8 @@ def split_run(ctx, target, n, seed, batch_size, test_size, global_seed=0):
                             return out
                         x, y = batch
                         epoch.append([[int(v) for v in TOLIST(x[:, 0, 0, 0])], [int(v) for v in TOLIST(y)]])
-                    out["epochs"].append(epoch)
+                    epochs[2 * k + e] = epoch
+            out["epochs"] += epochs
     except Exception as e:
         return _failed(out, e)
     out["global_after"] = record(RAND(4))
@@ -241,12 +243,29 @@ def _record_passes(module, passes, wanted=None):
     return started
 
 
-def train_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu"):
+class ModelEMA:
+    """An EMA with ModelEMA's interface (lesson 07: `.module`, `.update(model)`), as build_pipeline(use_torch=
+    False) hands train() one, over torch's AveragedModel: its averaging is the reference's, whichever
+    interface the pipeline's EMA has."""
+    __slots__ = ("module", "_average")
+
+    def __init__(self, average, module):
+        self.module, self._average = module, average
+
+    def update(self, model):
+        UPDATE_AVERAGE(self._average, model)
+
+
+def train_run(ctx, target, x, y, seed, batch_size, test_size, test_batch_size, epochs, dropout, device="cpu",
+              as_model_ema=False):
     """train((model, optimizer, ema) of torch's parts, seeded loaders, epochs); every forward's grad mode,
-    training flags and batch size (model and EMA), the history, the final states."""
+    training flags and batch size (model and EMA), the history, the final states. With as_model_ema, the
+    AveragedModel is handed over behind ModelEMA's interface."""
     fn = ctx.resolve(target)
     model, optimizer, ema = fixtures.torch_pipeline(seed, dropout, torch.device(device), x.dtype)
     averaged = INSTANCE_DICT(ema)["_modules"]["module"]
+    if as_model_ema:
+        ema = ModelEMA(ema, averaged)
     loaders = fixtures.digits_loaders(x, y, seed, batch_size, test_size, test_batch_size)
     forwards = []
 

@@ -104,9 +104,10 @@ def _step(module, step, log):
     return rec
 
 
-def module_run(ctx, target, args=(), kwargs=None, script=(), seed=0):
+def module_run(ctx, target, args=(), kwargs=None, script=(), seed=0, attributes=()):
     """Build target(*args, **kwargs) under torch.manual_seed(seed), then run the script's steps
-    ("forward", x, kind, grad_output) / ("train", mode) / ("to", dtype or device), recording after each."""
+    ("forward", x, kind, grad_output) / ("train", mode) / ("to", dtype or device), recording after each.
+    attributes: names of plain instance attributes to record as built (those it has)."""
     log = OpLog()
     fn = ctx.resolve(target)
     SEED(seed)
@@ -127,6 +128,9 @@ def module_run(ctx, target, args=(), kwargs=None, script=(), seed=0):
         return out
     out["built"] = module_state(module)
     out["state_dict"] = _state_dict(module)
+    if attributes:
+        own = INSTANCE_DICT(module)
+        out["attributes"] = {name: record(own[name]) for name in attributes if name in own}
     for step in script:
         try:
             out["steps"].append(_step(module, step, log))

@@ -51,6 +51,11 @@ def _buffers(optimizer, named, _type=type, _dict=dict):
     return found
 
 
+def _same(a, b):
+    """Elementwise equal, NaN equal to NaN (a diverging run has NaN gradients)."""
+    return bool((a.eq(b) | (a.ne(a) & b.ne(b))).all())
+
+
 def _by_parameter(steps):
     """Per-step lists of tensors as one series per parameter (probes.record_series)."""
     return [record_series([step[i] for step in steps]) for i in range(len(steps[0]))] if steps else []
@@ -70,7 +75,7 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
     net = _place(fixtures.MODELS[model](), device, dtype)
     named = parameters(net)
     out = {"call_error": None, "mro": [], "params": [], "versions": [], "buffers": [], "returned": [],
-           "step_error": None, "delegated": [], "unhooked": False, "state_type": None}
+           "step_error": None, "delegated": [], "unhooked": False, "state_type": None, "grad_changed": []}
     try:
         optimizer = cls(_groups(net, groups), **options)
     except NotImplementedError:
@@ -112,6 +117,7 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
                     group["lr"] = lr * lr_factors[t]
             if not closure:
                 loss_and_backward()
+            grads = [(name, GRAD(p), CLONE(DETACH(GRAD(p))) if GRAD(p) is not None else None) for name, p in named]
             SET_PROFILE(profile)
             try:
                 returned = optimizer.step(loss_and_backward) if closure else optimizer.step()
@@ -120,6 +126,13 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
                 SET_PROFILE(None)
             if closure:
                 out["returned"].append(float(returned) if type(returned) is TENSOR else record(returned))
+            if not closure:
+                # torch's step reads .grad and never writes it: the caller's gradient must survive the step.
+                for (name, before, value), (_, p) in zip(grads, named):
+                    now = GRAD(p)
+                    if value is not None and name not in out["grad_changed"] and (
+                            now is not before or not _same(DETACH(now), value)):
+                        out["grad_changed"].append(name)
             params.append([CLONE(DETACH(p)) for _, p in named])
             out["versions"].append([VERSION(p) for _, p in named])
             buffers.append(_buffers(optimizer, named))
@@ -134,10 +147,20 @@ def sgd_run(ctx, target, model, x, y, options, steps, seed=0, groups=None, lr_fa
     return out
 
 
-def sgd_errors(ctx, target, settings):
-    """Construct target([p], **kwargs) for each setting; record the exception's type (None: no error)."""
+def sgd_errors(ctx, target, settings, options=()):
+    """Construct target([p], **kwargs) for each setting; record the exception's type (None: no error).
+    With options, also target([p]) with no arguments: its first group's value of each option (the
+    defaults), or the error that building it raised."""
     cls = ctx.resolve(target)
-    raised = []
+    raised, defaults = [], None
+    if options:
+        try:
+            group = cls([torch.zeros(2, requires_grad=True)]).param_groups[0]
+            defaults = {name: record(group[name]) if name in group else "missing" for name in options}
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            defaults = error_text(e)
     for kwargs in settings:
         try:
             cls([torch.zeros(2, requires_grad=True)], **kwargs)
@@ -146,7 +169,7 @@ def sgd_errors(ctx, target, settings):
             raise
         except Exception as e:
             raised.append(type(e).__name__)
-    return {"raised": raised}
+    return {"raised": raised, "defaults": defaults}
 
 
 def ema_run(ctx, target, model, x, y, decay, tau, steps, seed=0, lr=0.1, device="cpu", update_other=False):

@@ -18,6 +18,7 @@ from probes_modules import MODULE, SEED, SGD, TO, TRAIN, module_state, parameter
 IS_GRAD_ENABLED = torch.is_grad_enabled
 REGISTER_HOOK = MODULE.register_forward_hook
 RAND = torch.rand
+LINSPACE = torch.linspace
 
 
 def _figure_api():
@@ -42,19 +43,33 @@ _PRELOAD = sys.argv[4].split(",") if len(sys.argv) > 4 else []
 FIGURE_API = _figure_api() if "matplotlib.pyplot" in _PRELOAD else None
 
 
+def stale_gradients(named):
+    """The gradients a model may be handed over with (a backward run earlier, say, to inspect them): fixed
+    values in every parameter's .grad, which a loop that zeroes them before its first step never uses.
+    The trusted reference (checks/training.py) puts the same ones."""
+    for k, (_, p) in enumerate(named):
+        p.grad = LINSPACE(-1.0, 1.0, p.numel(), dtype=p.dtype).reshape(p.shape).to(p.device) * (k + 1)
+
+
 def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle_seed, test_batch_size=16,
-             loss="cross_entropy", lr=0.1, momentum=0.9, epochs=1, start_training=True):
+             loss="cross_entropy", lr=0.1, momentum=0.9, epochs=1, start_training=True, loss_options=None,
+             stale_grads=False):
     """Call train_one_epoch / evaluate / fit on a fixture model (built under `seed`, put in training
-    mode or not), torch's SGD, seeded loaders; dropout draws from torch.manual_seed(seed + 1)."""
+    mode or not, its .grad holding stale_gradients or not), torch's SGD, seeded loaders, the loss built
+    with loss_options (label smoothing: a loss_fn that is not F.cross_entropy's defaults); dropout
+    draws from torch.manual_seed(seed + 1)."""
     fn = ctx.resolve(target)
     SEED(seed)
     net = fixtures.MODELS[model]()
     TO(net, x.device)
-    optimizer = SGD([p for _, p in parameters(net)], lr=lr, momentum=momentum)
+    named = parameters(net)
+    optimizer = SGD([p for _, p in named], lr=lr, momentum=momentum)
     TRAIN(net, start_training)
+    if stale_grads:
+        stale_gradients(named)
     train_loader = fixtures.loader(x, y, batch_size, shuffle_seed)
     test_loader = fixtures.loader(test_x, test_y, test_batch_size, None)
-    loss_fn = fixtures.LOSSES[loss]()
+    loss_fn = fixtures.LOSSES[loss](**(loss_options or {}))
     forwards = []
 
     def hook(module, inputs, output, _grad=IS_GRAD_ENABLED, _vars=vars, _bool=bool):
@@ -78,18 +93,25 @@ def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle
 
 
 def loader_run(ctx, target, n, batch_size, seed, shuffle=True, global_seed=0):
-    """Two loaders from make_loader(dataset of 0 … n−1, batch_size, seed), each iterated twice; then
-    what the global RNG draws next (it must be as if the loaders had never run)."""
+    """Two loaders from make_loader(dataset of 0 … n−1, batch_size, seed), both made first, then iterated
+    in turn, twice each (as a training and a test loader are): epochs recorded as [first loader's two,
+    second's two]; then what the global RNG draws next (it must be as if the loaders had never run)."""
     fn = ctx.resolve(target)
     dataset = TensorDataset(torch.arange(n))
     SEED(global_seed)
     out = {"call_error": None, "is_loader": False, "epochs": [], "global_after": None}
     try:
+        loaders = []
         for _ in range(2):
-            loader = fn(dataset, batch_size, seed, shuffle=shuffle)
-            out["is_loader"] = isinstance(loader, DataLoader)
-            for _ in range(2):
-                out["epochs"].append([[int(v) for v in batch[0].tolist()] for batch in loader])
+            loaders.append(fn(dataset, batch_size, seed, shuffle=shuffle))
+            out["is_loader"] = all(isinstance(loader, DataLoader) for loader in loaders)
+        if not out["is_loader"]:
+            return out
+        epochs = [None] * 4
+        for epoch in range(2):
+            for k, loader in enumerate(loaders):
+                epochs[2 * k + epoch] = [[int(v) for v in batch[0].tolist()] for batch in loader]
+        out["epochs"] = epochs
     except NotImplementedError:
         raise
     except Exception as e:

@@ -152,6 +152,13 @@ WRONG = [
             DataLoader(TensorDataset(images[test], labels[test]), batch_size=batch_size,
                        generator=torch.Generator().manual_seed(seed)))
 """, "randperm"),
+    ("10.1", "one generator shared by the two loaders (iterating the test loader moves the training order)",
+     _split(test_generator=False).replace(
+         "shuffle=True,\n                              generator=torch.Generator().manual_seed(seed))",
+         "shuffle=True,\n                              generator=shared)").replace(
+         "batch_size=batch_size)\n", "batch_size=batch_size, generator=shared)\n").replace(
+         "    test, train =", "    shared = torch.Generator().manual_seed(seed)\n    test, train ="),
+     "share one generator"),
     ("10.2", "channels-last values read as (N, C, H·W)",
      _bn2d("        n, c, h, w = x.shape\n"
            "        flat = x.permute(0, 2, 3, 1).reshape(n, c, h * w)\n"
@@ -161,6 +168,19 @@ WRONG = [
      _bn2d("        n, c, h, w = x.shape\n"
            "        out = torch.cat([super(BatchNorm2d, self).forward(x[i:i + 1].reshape(1, c, h * w)) for i in range(n)])\n"
            "        return out.reshape(n, c, h, w)\n"), "per channel", ("10.3",)),
+    ("10.2", "its own arithmetic, with torch's default eps and momentum written in",
+     _bn2d("""        if self.training:
+            mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+            with torch.no_grad():
+                m = x.numel() / x.shape[1]
+                self.num_batches_tracked += 1
+                self.running_mean.mul_(0.9).add_(0.1 * mean)
+                self.running_var.mul_(0.9).add_(0.1 * var * m / (m - 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+        x = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + 1e-5)
+        return x * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+"""), "own eps and momentum"),
     ("10.2", "wraps torch's BatchNorm2d",
      "class BatchNorm2d(nn.Module):\n    def __init__(self, num_features):\n        super().__init__()\n"
      "        self.inner = nn.BatchNorm2d(num_features)\n\n    def forward(self, x):\n        return self.inner(x)\n",
@@ -182,6 +202,9 @@ WRONG = [
         self.dropout = dropout_layer(dropout)
 """), "creation order"),
     ("10.3", "no seed in build_pipeline", _pipeline(seed_line=""), "manual_seed"),
+    ("10.3", "use_torch=True: the dropout argument not passed on (DigitsNet's default)",
+     _pipeline().replace("DigitsNet(nn.BatchNorm2d, nn.Dropout, dropout)", "DigitsNet(nn.BatchNorm2d, nn.Dropout)"),
+     "Dropout probabilities"),
     ("10.3", "torch's Dropout in your pipeline", _pipeline(yours="DigitsNet(BatchNorm2d, nn.Dropout, dropout)"),
      "Dropout"),
     ("10.3", "momentum in the textbook form (v = μv − lr·g; p += v)",
@@ -267,6 +290,10 @@ class ModelEMA:
     ("10.4", "BatchNorm left in training mode at test time", _train(model_eval=False), "model.eval()"),
     ("10.4", "dropout off while training (no model.train() after testing)", _train(each_epoch=False),
      "model.train()"),
+    ("10.4", "AveragedModel's update_parameters called, not update_ema (a ModelEMA has update)",
+     _train().replace("            update_ema(ema, model)\n", "            ema.update_parameters(model)\n"), "update_ema"),
+    ("10.4", "the EMA evaluated as ema (AveragedModel's wrapper), not ema.module",
+     _train().replace('("ema_", ema.module, True)', '("ema_", ema, True)'), "ema.module"),
     ("10.4", "no zero_grad", _train(zero_grad=False), "zero_grad"),
     ("10.4", "the test loss averaged per batch", _train(per_example=False), "smaller test batch"),
     ("10.4", "tested with autograd recording", _train(no_grad=False), "no_grad"),

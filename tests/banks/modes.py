@@ -90,6 +90,23 @@ WRONG = [
               "        if self.p >= 1:\n            return x * 0\n"
               "        return x * (torch.rand_like(x) >= self.p) / (1 - self.p)\n")
      .replace("if not 0 <= p <= 1:", "if p > 1:"), "ValueError"),
+    ("9.1", "exactly p·n elements dropped (randperm), not each independently",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        if self.p == 1:\n            return x * 0\n"
+              "        drop = torch.randperm(x.numel(), device=x.device)[:round(self.p * x.numel())]\n"
+              "        keep = torch.ones(x.numel(), dtype=x.dtype, device=x.device)\n"
+              "        keep[drop] = 0\n"
+              "        return x * keep.reshape(x.shape) / (1 - self.p)\n"), "independently"),
+    ("9.1", "one mask per sample, broadcast over its features",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        if self.p == 1:\n            return x * 0\n"
+              "        keep = torch.rand(x.shape[0], *[1] * (x.dim() - 1), dtype=x.dtype, device=x.device) >= self.p\n"
+              "        return x * keep / (1 - self.p)\n"), "full shape"),
+    ("9.1", "one mask over the features, shared by every sample",
+     _dropout("        if not self.training or self.p == 0:\n            return x\n"
+              "        if self.p == 1:\n            return x * 0\n"
+              "        keep = torch.rand(x.shape[1:], dtype=x.dtype, device=x.device) >= self.p\n"
+              "        return x * keep / (1 - self.p)\n"), "same elements dropped"),
     ("9.2", "normalises with the unbiased variance", _bn(_bn_forward(unbiased=True)), "biased variance"),
     ("9.2", "running_var from the biased variance", _bn(_bn_forward(running_biased=True)), "unbiased"),
     ("9.2", "momentum as the weight of the old value", _bn(_bn_forward(swapped=True)), "new"),
@@ -109,4 +126,14 @@ WRONG = [
      _bn("        return torch.nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, "
          "self.bias, self.training or not self.track_running_stats, 0.1 if self.momentum is None else self.momentum, "
          "self.eps)\n"), "batch_norm"),
+    ("9.2", "refuses a training batch of one sample even when it is (1, C, L)",
+     _bn("        if (self.training or not self.track_running_stats) and x.shape[0] < 2:\n"
+         "            raise ValueError(\"Expected more than 1 value per channel when training\")\n" + _bn_forward()),
+     "values per channel"),
+    ("9.2", "momentum=0 taken for None (`self.momentum or 1 / count`)",
+     _bn("        if (self.training or not self.track_running_stats) and x.numel() // x.shape[1] <= 1:\n"
+         "            raise ValueError(\"Expected more than 1 value per channel when training\")\n"
+         + _bn_forward().replace("m = 1 / max(float(self.num_batches_tracked), 1.0) if self.momentum is None else "
+                                 "self.momentum", "m = self.momentum or 1 / float(self.num_batches_tracked)")),
+     "momentum is None"),
 ]

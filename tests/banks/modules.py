@@ -75,6 +75,11 @@ WRONG = [
             x = torch.cat([x, torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)], dim=-1)
         return x @ self.weight.T
 """), "changed during forward"),
+    ("6.1", "in_features / out_features never stored",
+     _linear("""        b = 1 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-b, b)) if bias else None
+"""), "in_features"),
     ("6.2", "the statistic as a plain attribute",
      _running("        self.running_mean = torch.zeros(num_features)\n" + _RUNNING_FORWARD), "register_buffer"),
     ("6.2", "the statistic as an nn.Parameter",
@@ -171,6 +176,13 @@ WRONG = [
         if id(p) not in keep:
             p.requires_grad_(False)
 """, "frozen before"),
+    ("6.4", "only the named module's own parameters (recurse=False) switched on",
+     """def freeze_all_but(model, names):
+    modules = [model.get_submodule(n) for n in names]
+    keep = {id(p) for m in modules for p in m.parameters(recurse=False)}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+""", "sub-modules"),
     ("6.4", "everything frozen before the names are looked up",
      """def freeze_all_but(model, names):
     for p in model.parameters():
@@ -214,4 +226,13 @@ def load_checkpoint(path, model, optimizer, map_location=None):
     optimizer.load_state_dict(checkpoint["optimizer"])
     return checkpoint["epoch"]
 """, "map_location"),
+    ("6.5", "only the parameters restored: BatchNorm's running statistics lost",
+     """def load_checkpoint(path, model, optimizer, map_location=None):
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(checkpoint["model"][name])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    return checkpoint["epoch"]
+""", "buffers"),
 ]

@@ -169,6 +169,40 @@ def sgd_update(param, grad, state, *, lr, momentum, dampening, weight_decay, nes
         d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
     param.add_(d_p, alpha=-lr)
 """), "gradient tensor itself"),
+    ("7.1", "weight decay and maximize applied to p.grad in place (old torch's d_p.add_)", _update("""    d_p = grad
+    if maximize:
+        d_p.neg_()
+    if weight_decay != 0:
+        d_p.add_(param, alpha=weight_decay)
+    if momentum != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = torch.clone(d_p).detach()
+        else:
+            buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+        d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
+    param.add_(d_p, alpha=-lr)
+"""), "p.grad"),
+    ("7.1", "a default lr of 0.01, not torch's 1e-3",
+     """_Solved = SGD
+
+
+class SGD(_Solved):
+    def __init__(self, params, lr=0.01, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False):
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize)
+""", "defaults"),
+    ("7.1", "momentum >= 1 refused (torch allows it)",
+     """_Solved = SGD
+
+
+class SGD(_Solved):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize)
+""", "momentum=1.0"),
     ("7.2", "update averages the model it was built from, not the one it is given",
      """class ModelEMA:
     def __init__(self, model, decay=0.9999, tau=2000):
@@ -217,6 +251,24 @@ def sgd_update(param, grad, state, *, lr, momentum, dampening, weight_decay, nes
         for name, average in self.module.state_dict().items():
             average.copy_((average * d + current[name].detach() * (1 - d)).to(average.dtype))
 """), "counts"),
+    ("7.2", "update without torch.no_grad, from model.parameters()", """class ModelEMA:
+    def __init__(self, model, decay=0.9999, tau=2000):
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, 0
+
+    def update(self, model):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        for a, p in zip(self.module.parameters(), model.parameters()):
+            a.mul_(d).add_(p, alpha=1 - d)
+        for a, b in zip(self.module.buffers(), model.buffers()):
+            if a.dtype.is_floating_point:
+                a.mul_(d).add_(b, alpha=1 - d)
+            else:
+                a.copy_(b)
+""", "no_grad"),
     ("7.2", "no copy: the average is the model itself",
      """class ModelEMA:
     def __init__(self, model, decay=0.9999, tau=2000):
