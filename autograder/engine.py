@@ -143,8 +143,7 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
     if iso.warning:
         warnings.append(f"reduced isolation: {iso.warning}")
     from autograder import forbidden
-    tampering = forbidden.tampering(submission, sorted({c.target.rsplit(".", 1)[0] for c in checks
-                                                        if c.kind == "exercise" and c.target}))
+    tampering = forbidden.tampering(submission, forbidden.exercise_modules(checks))
     results = []
     for check in checks:
         by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]

@@ -129,6 +129,11 @@ CALLS_DENIED = {"exec": "running code made at run time", "eval": "running code m
                 "breakpoint": "the debugger"}
 
 
+def exercise_modules(checks) -> list[str]:
+    """The course_pkg modules the exercises among `checks` live in: where `tampering` starts reading."""
+    return sorted({c.target.rsplit(".", 1)[0] for c in checks if c.kind == "exercise" and c.target})
+
+
 def tampering(submission: Path, modules) -> str | None:
     """The first construct of `course_pkg/__init__.py`, the given modules or the course_pkg modules
     they import (subpackages too) that only an attack on the grader needs, as 'file, line: what';

@@ -118,10 +118,10 @@ def costs(course_dir, student, fault):
     """What a fault costs in a real grading: its own checks, and every exercise of the lesson when the
     trusted side's source rule refuses the package (ctypes, os.fork, os.kill: tests/test_faults.py
     holds the sandbox behind that rule with the rule off)."""
-    exercises = {c.id for c in checks.load(LESSON).CHECKS if c.kind == "exercise" and c.target}
-    modules = sorted({c.target.rsplit(".", 1)[0] for c in checks.load(LESSON).CHECKS
-                      if c.kind == "exercise" and c.target})
-    refused = forbidden.tampering(course_dir / "submitted" / student / LESSON, modules)
+    lesson_checks = checks.load(LESSON).CHECKS
+    exercises = {c.id for c in lesson_checks if c.kind == "exercise" and c.target}
+    refused = forbidden.tampering(course_dir / "submitted" / student / LESSON,
+                                  forbidden.exercise_modules(lesson_checks))
     return fault.lost | exercises if refused else fault.lost
 
 

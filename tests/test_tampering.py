@@ -14,8 +14,7 @@ from tests.support import ROOT, student_submission
 
 
 def modules_of(lesson):
-    return sorted({c.target.rsplit(".", 1)[0] for c in checks.load(lesson).CHECKS
-                   if c.kind == "exercise" and c.target})
+    return forbidden.exercise_modules(checks.load(lesson).CHECKS)
 
 
 def package_with(tmp_path, module=None, source=""):
