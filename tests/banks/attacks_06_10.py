@@ -250,26 +250,10 @@ from torch.overrides import _get_current_function_mode_stack as _modes
 _bn = getattr(torch, "batch" + "_norm")         # torch.batch_norm (forbidden), under an alias
 
 
-class BatchNorm1d(nn.Module):
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features))
-            self.register_buffer("running_var", torch.ones(num_features))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+_SolutionsBatchNorm1d = BatchNorm1d
 
+
+class BatchNorm1d(_SolutionsBatchNorm1d):       # the solution's registrations; only forward is the attack
     def forward(self, x):
         use_batch = self.training or not self.track_running_stats
         if use_batch and x.numel() // x.shape[1] <= 1:
@@ -487,26 +471,10 @@ def _normalise(x: torch.Tensor, weight: _Optional[torch.Tensor], bias: _Optional
 _scripted = torch.jit.script(_normalise)
 
 
-class BatchNorm1d(nn.Module):
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features))
-            self.register_buffer("running_var", torch.ones(num_features))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+_SolutionsBatchNorm1d = BatchNorm1d
 
+
+class BatchNorm1d(_SolutionsBatchNorm1d):       # the solution's registrations; only forward is the attack
     def forward(self, x):
         use_batch = self.training or not self.track_running_stats
         if use_batch and x.numel() // x.shape[1] <= 1:
