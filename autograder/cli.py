@@ -43,7 +43,7 @@ def cmd_check(args) -> int:
     if not (root / "course_pkg").is_dir():
         raise UserError(f"no course_pkg/ folder in {root}")
     if lesson is None:
-        progress = notebook.lesson_progress(root)
+        progress = notebook.lesson_progress(root, quick=not args.full)
         if args.json:
             print(report.dumps({"lessons": {l: r.as_json() for l, r in progress.results.items()},
                                 "hidden_points": progress.hidden}))
@@ -51,14 +51,14 @@ def cmd_check(args) -> int:
             print(progress)
         return GRADER_FAULT_EXIT if any(r.grader_errors for r in progress.results.values()) else 0
     if args.watch:
-        return _watch(lesson, root, args.json)
-    return _check_once(lesson, root, args.json)
+        return _watch(lesson, root, args.json, quick=not args.full)
+    return _check_once(lesson, root, args.json, quick=not args.full)
 
 
-def _check_once(lesson: str, root: Path, as_json: bool) -> int:
+def _check_once(lesson: str, root: Path, as_json: bool, quick: bool = True) -> int:
     from autograder import engine, report
     try:
-        result = engine.grade_submission(lesson, root, hidden=False)
+        result = engine.grade_submission(lesson, root, hidden=False, quick=quick)
     except engine.NoChecks as e:
         raise UserError(str(e))
     if as_json:
@@ -87,7 +87,7 @@ def _what_a_check_reads(root: Path, lesson: str) -> dict:
     return seen
 
 
-def _watch(lesson: str, root: Path, as_json: bool) -> int:
+def _watch(lesson: str, root: Path, as_json: bool, quick: bool = True) -> int:
     """Check, then check again on every save, with the next sandbox started while the student edits
     (engine.keep_warm, as in a notebook kernel): each check after the first waits only for its cases."""
     from datetime import datetime
@@ -103,7 +103,7 @@ def _watch(lesson: str, root: Path, as_json: bool) -> int:
     try:
         while True:
             before = _what_a_check_reads(root, lesson)
-            code = _check_once(lesson, root, as_json)
+            code = _check_once(lesson, root, as_json, quick)
             if code == GRADER_FAULT_EXIT:
                 return code
             if warm:
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", action="store_true",
                    help="check again each time you save course_pkg/ or the lesson's notebook; keeps the next "
                         "sandbox started between checks (~250 MB; COURSE_KEEP_WARM=0 turns that off)")
+    p.add_argument("--full", action="store_true",
+                   help="also run the slow cases a quick check leaves out (lesson 10's accuracy run, ~1.5 s); "
+                        "grading and a notebook's check cell always run them")
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("release", help="build the student edition (stubs + nbgrader generate_assignment)")

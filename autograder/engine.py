@@ -108,11 +108,13 @@ class _Planned:
 
 def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, only: set[str] | None = None,
                      devices: list[str] | None = None, secret: bytes | None = None,
-                     limits: sandbox.Limits | None = None) -> LessonResult:
+                     limits: sandbox.Limits | None = None, quick: bool = False) -> LessonResult:
     """Grade `submission/course_pkg` (and its notebook) for one lesson.
 
     hidden: also run the hidden checks (the grader does, `course check` does not).
     only: restrict to these check ids (a notebook's check cell asks for one exercise).
+    quick: leave out the slow cases (Case.slow) of checks that have others; each result names what it
+      left out. `course check` without --full; never grading.
     Raises GraderFault when the sandbox itself cannot run.
     """
     lesson = lessons.resolve(lesson)
@@ -133,23 +135,47 @@ def grade_submission(lesson: str, submission: Path, *, hidden: bool = False, onl
         except ModuleNotFoundError as e:
             raise NoChecks(f"lesson {lesson} has no checks yet") from e
         checks = [c for c in module.CHECKS if (hidden or not c.hidden) and (only is None or c.id in only)]
+        from autograder import forbidden
+        # The source rule reads the package as text (~50 ms for lesson 10's): while the sandbox runs.
+        scan = _InBackground(lambda: forbidden.tampering(submission, forbidden.exercise_modules(checks)))
         with _ONE_TORCH_THREAD:
             with _TRUSTED_TORCH:
-                planned, unbuildable = _plan(lesson, checks, devices, secret)
+                planned, unbuildable, left_out = _plan(lesson, checks, devices, secret, quick and not hidden)
             verdicts = runner.run(planned)
     finally:
         runner.discard()
     iso = sandbox.isolation()
     if iso.warning:
         warnings.append(f"reduced isolation: {iso.warning}")
-    from autograder import forbidden
-    tampering = forbidden.tampering(submission, forbidden.exercise_modules(checks))
+    tampering = scan.result()
     results = []
     for check in checks:
         by_device = {d: [verdicts[p.key] for p in planned if p.check is check and p.device == d]
                      + unbuildable.get((check.id, d), []) for d in devices}
         results.append(judging.aggregate(check, by_device, submission, tampering))
+        results[-1].left_out = left_out.get(check.id, [])
     return LessonResult(lesson, results, warnings)
+
+
+class _InBackground(threading.Thread):
+    """fn() in a thread, started now; result() waits for it and returns its value or raises its error."""
+
+    def __init__(self, fn):
+        super().__init__(name="course-background", daemon=True)
+        self.fn, self.value, self.error = fn, None, None
+        self.start()
+
+    def run(self):
+        try:
+            self.value = self.fn()
+        except BaseException as e:
+            self.error = e
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 _ONLY_GRADING = False
@@ -171,6 +197,10 @@ def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None, preload: tu
     (work / "in" / "runner").mkdir(parents=True)       # what the sandbox sees, read-only
     for path in (Path(__file__).parent / "sandboxed").glob("*.py"):   # the runner, probes and fixtures
         shutil.copyfile(path, work / "in" / "runner" / path.name)
+    if "matplotlib.pyplot" in preload:
+        for path in _matplotlib_font_lists():
+            (work / "in" / "matplotlib").mkdir(exist_ok=True)
+            shutil.copyfile(path, work / "in" / "matplotlib" / path.name)
     runner = _Runner(work, limits, cuda=devices is None or "cuda" in devices, preload=preload)
     try:
         runner.start()
@@ -178,6 +208,14 @@ def _fresh_runner(limits: sandbox.Limits, devices: list[str] | None, preload: tu
         shutil.rmtree(work, ignore_errors=True)
         raise
     return runner
+
+
+def _matplotlib_font_lists() -> list[Path]:
+    """The font lists this user's matplotlib has cached (where its get_cachedir() looks, found without
+    importing it: ~0.1 s). A sandbox that imports pyplot reads them instead of building its own."""
+    cache = os.environ.get("MPLCONFIGDIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "matplotlib")
+    return sorted(Path(cache).glob("fontlist-v*.json"))
 
 
 # A notebook's check cell should not wait for a sandbox to start Python and import torch (~2 s of its
@@ -262,13 +300,14 @@ class _OneTorchThread:
 _ONE_TORCH_THREAD = _OneTorchThread()
 
 
-def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
-    """The cases to run, and {(check id, device): [grader error]} for a check whose cases cannot be
-    made or that names a probe the sandbox does not have (its bug, found before any student code runs)."""
+def _plan(lesson, checks, devices, secret, quick=False) -> tuple[list[_Planned], dict, dict]:
+    """The cases to run; {(check id, device): [grader error]} for a check whose cases cannot be made
+    or that names a probe the sandbox does not have (its bug, found before any student code runs); and,
+    when quick, {check id: [what each slow case it left out shows]}."""
     import torch
     from autograder import judging
     from autograder.spec import known_probes
-    planned, unbuildable = [], {}
+    planned, unbuildable, left_out = [], {}, {}
     # Notebook answers run last: the notebook is a whole program, and no exercise case may run after it
     # in the same process (see sandboxed/runner.py).
     for check in sorted(checks, key=lambda c: c.kind == "answer"):
@@ -286,11 +325,16 @@ def _plan(lesson, checks, devices, secret) -> tuple[list[_Planned], dict]:
                     f"the grader could not build this check's cases ({type(e).__name__}: {str(e)[:300]}): a "
                     "fault of the grader, not of your code")]
                 continue
+            if quick and not all(c.slow for c in cases):
+                skipped = [c.shown for c in cases if c.slow]
+                if skipped:
+                    left_out.setdefault(check.id, []).extend(s for s in skipped if s not in left_out[check.id])
+                cases = [c for c in cases if not c.slow]
             for case in cases:
                 if check.forbid and case.probe == "call":
                     case.params["trace"] = True
                 planned.append(_Planned(f"c{len(planned)}", check, device, case))
-    return planned, unbuildable
+    return planned, unbuildable, left_out
 
 
 class _Preparing(threading.Thread):

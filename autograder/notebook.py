@@ -149,7 +149,13 @@ class ProgressReport:
         score, top, hidden = self.totals()
         lines += ["-" * 42, f"{'total':<14} {score:>4g} /{top:>3g} {'+' + format(hidden, 'g'):>7}",
                   "public: the checks you can run; hidden: points on fresh inputs at grading"]
+        lines += [self.left_out_note()] if self.left_out_note() else []
         return "\n".join(lines)
+
+    def left_out_note(self) -> str:
+        left = [f"{c.id} ({lesson})" for lesson, r in self.results.items() for c in r.checks if c.left_out]
+        return (f"quick: the slow cases of {', '.join(left)} were left out; `course check LESSON --full` runs "
+                "them, grading always does") if left else ""
 
     __repr__ = __str__
 
@@ -168,15 +174,16 @@ class ProgressReport:
                 "grading</p>")
 
 
-def lesson_progress(root: Path | None = None, jobs: int = 2) -> ProgressReport:
-    """The public checks of every lesson that has checks, on the course_pkg and notebooks in `root`."""
+def lesson_progress(root: Path | None = None, jobs: int = 2, quick: bool = False) -> ProgressReport:
+    """The public checks of every lesson that has checks, on the course_pkg and notebooks in `root`
+    (quick: without their slow cases, see engine.grade_submission)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from autograder import checks, engine, lessons
     root = root or find_root()
     ids = [l for l in lessons.LESSONS if checks.available(l)]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        graded = list(pool.map(lambda l: engine.grade_submission(l, root), ids))
+        graded = list(pool.map(lambda l: engine.grade_submission(l, root, quick=quick), ids))
     return ProgressReport(dict(zip(ids, graded)), {l: sum(checks.hidden_points(l).values()) for l in ids})
 
 

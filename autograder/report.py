@@ -49,7 +49,17 @@ def text_table(result, hidden_points: float = 0) -> str:
             lines.extend(_wrap(f"Hint: {c.hint}"))
     for warning in result.warnings:
         lines.extend(_wrap(f"note: {warning}", ""))
+    for c in result.checks:
+        if c.left_out:
+            lines.extend(_wrap(left_out_note(result.lesson, c), ""))
     return "\n".join(lines)
+
+
+def left_out_note(lesson: str, check) -> str:
+    """What a quick check did not run for `check`, and how to run it."""
+    return (f"not run by this quick check, for {check.id}: {'; '.join(check.left_out)}. "
+            f"`course check {lesson.split('_')[0]} --full` runs it (its check cell in the notebook and grading "
+            "always do)")
 
 
 def check_html(result, hidden_points: float = 0) -> str:

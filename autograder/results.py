@@ -61,6 +61,7 @@ class CheckResult:
     devices: dict[str, str] = field(default_factory=dict)   # device -> status
     message: str = ""                # the first problem, as the student reads it (hint included)
     hint: str = ""
+    left_out: list[str] = field(default_factory=list)   # slow cases a quick check did not run (their inputs)
 
     @property
     def grader_error(self) -> bool:
@@ -68,13 +69,14 @@ class CheckResult:
 
     def as_json(self) -> dict:
         return {"points": self.points, "max": self.max, "devices": dict(self.devices), "message": self.message,
-                "hint": self.hint, "hidden": self.hidden, "kind": self.kind, "title": self.title}
+                "hint": self.hint, "hidden": self.hidden, "kind": self.kind, "title": self.title,
+                "left_out": list(self.left_out)}
 
     @classmethod
     def from_json(cls, id: str, data: dict) -> "CheckResult":
         return cls(id, data["title"], float(data["points"]), float(data["max"]), bool(data["hidden"]),
                    data.get("kind", "exercise"), dict(data["devices"]), data.get("message", ""),
-                   data.get("hint", ""))
+                   data.get("hint", ""), list(data.get("left_out", [])))
 
 
 @dataclass

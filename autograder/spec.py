@@ -47,6 +47,9 @@ class Case:
     timeout_s: float = 10.0
     seed: int = 0               # torch.manual_seed in the sandbox before the probe runs
     prepare: Callable[[], object] | None = None   # the judge's reference work (a Reference): run early
+    # Seconds where the others take tenths (10.3's ten-epoch accuracy run): a quick `course check` leaves
+    # it out and says so; `course check --full`, a notebook's check cell and grading always run it.
+    slow: bool = False
 
 
 class Reference:

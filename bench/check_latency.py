@@ -1,12 +1,14 @@
 """Median wall time of `course check LESSON` against `python -c "import torch"`, side by side in one run.
 
-    python bench/check_latency.py [--runs 7] [--lesson 01 [02 …]] [--compare-with OTHER_CHECKOUT] [--watch]
+    python bench/check_latency.py [--runs 7] [--lesson 01 [02 …]] [--compare-with OTHER_CHECKOUT] [--full] [--watch]
 
 --compare-with also times `course check` from another checkout of the course (an older commit, say),
 in the same alternation, so a change's cost is measured against the same load.
 Goal: course check ≤ 1.2 × import torch. Runs alternate so load on the machine hits all of them.
 (torch.optim's first use imports torch._dynamo, as long again as torch: both sides of a check put
 sandboxed/lazy_dynamo.py's stand-in in its place, so the lessons that step optimizers share the floor.)
+--full also times `course check LESSON --full` (with the slow cases a quick check leaves out: lesson 10's
+accuracy run).
 --watch also times `course check LESSON --watch` on a copy of the course: from saving a file in
 course_pkg/ to the new verdict, `--runs` saves `--gap` seconds apart (a student edits in between).
 """
@@ -34,6 +36,7 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--lesson", nargs="+", default=["01"])
     parser.add_argument("--compare-with", type=Path, help="another checkout of the course to time as well")
+    parser.add_argument("--full", action="store_true", help="also time `course check LESSON --full`")
     parser.add_argument("--watch", action="store_true", help="also time a check after a save in --watch mode")
     parser.add_argument("--gap", type=float, default=4.0, help="seconds between saves with --watch")
     args = parser.parse_args()
@@ -42,6 +45,8 @@ def main():
     for lesson in args.lesson:
         check = [sys.executable, "-m", "autograder", "check", lesson, "--path", str(ROOT)]
         runs[f"course check {lesson}"] = (check, ROOT)
+        if args.full:
+            runs[f"course check {lesson} --full"] = (check + ["--full"], ROOT)
         if args.compare_with:
             other = args.compare_with.resolve()
             runs[f"course check {lesson} ({other.name})"] = (check[:-1] + [str(other)], other)

@@ -7,11 +7,12 @@ import sys
 
 import torch
 
-from autograder import module_view, sandbox
+from autograder import engine, module_view, sandbox
 from autograder.checks import capstone
 from autograder.sandboxed import fixtures
 from course_pkg.capstone import digits_data
-from tests.support import ROOT, grade, lost, make_submission, messages
+from tests.banks import capstone as bank
+from tests.support import ROOT, SECRET, grade, lost, make_submission, messages
 
 
 def test_the_grader_and_the_students_load_the_same_digits():
@@ -200,3 +201,17 @@ def test_a_memory_bomb_in_train_costs_only_its_exercise(tmp_path):
     """})
     result = grade("10_capstone", sub, limits=sandbox.Limits(wall_s=120))
     assert lost(result) == {"10.4", "10.4h"}, messages(result)
+
+
+def test_only_a_quick_check_leaves_out_the_accuracy_run(tmp_path):
+    """`course check 10` without --full does not train 10 epochs: what it leaves out is named, and only
+    that run sees float32, so a Dropout wrong only in float32 passes a quick 10.3 and fails the full
+    check, which a check cell and grading (hidden=True, whatever `quick` says) run."""
+    row = next(row for row in bank.WRONG if "only the accuracy run uses float32" in row[1])
+    sub = make_submission(tmp_path, {bank.MODULE: row[2]})
+    quick = engine.grade_submission(bank.LESSON, sub, only={"10.3"}, quick=True).checks[0]
+    full = engine.grade_submission(bank.LESSON, sub, only={"10.3"}).checks[0]
+    graded = engine.grade_submission(bank.LESSON, sub, only={"10.3"}, quick=True, hidden=True, secret=SECRET).checks[0]
+    assert quick.points == quick.max and len(quick.left_out) == 1 and "10 epochs" in quick.left_out[0], quick
+    for result in (full, graded):
+        assert result.points == 0 and row[3] in result.message and not result.left_out, result

@@ -99,3 +99,12 @@ def test_check_watch_checks_again_on_each_save_and_cleans_up_on_ctrl_c(tmp_path)
 def test_check_watch_needs_one_lesson():
     out = course("check", "all", "--watch")
     assert out.returncode == 2 and "--watch checks one lesson" in out.stderr
+
+
+def test_check_10_leaves_out_the_accuracy_run_unless_full():
+    """A quick `course check 10` skips 10.3's ten-epoch accuracy run and says how to run it; --full runs it."""
+    quick, full = course("check", "10"), course("check", "10", "--full")
+    assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+    assert "not run by this quick check, for 10.3" in quick.stdout and "--full" in quick.stdout, quick.stdout
+    assert "trained 10 epochs" in quick.stdout
+    assert "not run by this quick check" not in full.stdout, full.stdout

@@ -119,3 +119,32 @@ def test_a_lesson_gets_what_its_students_code_imports_ahead_of_need(tmp_path, le
     said = [c.message for c in result.checks if "imported before the job" in c.message]
     assert said and all(f"before the job: {preloaded} torch._dynamo is StandIn" in m for m in said), \
         [c.message for c in result.checks]
+
+
+REPORT_FONTS = """
+import os as _os
+with open(_os.path.expanduser("~/.cache/matplotlib/fontlist-v0.json")) as _f:
+    print("font lists here:", _f.read(), flush=True)
+_os._exit(3)
+"""
+
+
+def test_a_sandbox_that_imports_pyplot_gets_the_users_font_list_and_survives_a_corrupt_one(tmp_path, monkeypatch):
+    """Importing pyplot in the sandbox's empty HOME would build matplotlib's font list (~0.1 s): a
+    sandbox that preloads pyplot gets a copy of the user's lists, and only such a sandbox. A corrupt
+    list costs nothing: matplotlib builds its own there, and the plot check passes."""
+    import matplotlib.font_manager
+    cache = tmp_path / "mplconfig"
+    cache.mkdir()
+    (cache / f"fontlist-v{matplotlib.font_manager.FontManager.__version__}.json").write_text("{ not json")
+    (cache / "fontlist-v0.json").write_text("marker-7f3a")
+    monkeypatch.setenv("MPLCONFIGDIR", str(cache))
+    plain = engine._fresh_runner(sandbox.Limits(), ["cpu"], ())
+    try:
+        assert not (plain.work / "in" / "matplotlib").exists()
+    finally:
+        plain.discard()
+    result = grade("08_training", make_submission(tmp_path, {"training": REPORT_FONTS}), only={"8.1"})
+    assert "font lists here: marker-7f3a" in result.checks[0].message, result.checks[0].message
+    result = grade("08_training", make_submission(tmp_path, name="right"), only={"8.5"})
+    assert not lost(result), [c.message for c in result.checks]

@@ -429,7 +429,7 @@ def _trained(o, n):
     return [module_view.read(s) for s in o["states"]], None
 
 
-def _match_case(gen, device, epochs=3):
+def _match_case(gen, device, epochs=2):
     """Dropout off: your parts and torch's are the same computation, step for step. In float64: two
     correct float32 pipelines differ by rounding (BatchNorm's statistics summed in another order, a
     thread count), and training amplifies that by orders of magnitude over a few dozen steps."""
@@ -564,7 +564,7 @@ def _dropout_ratios(passes, p, batches, atol, rtol):
     return ratios, None
 
 
-def _dropout_case(gen, device, epochs=3, dropout=0.25):
+def _dropout_case(gen, device, epochs=2, dropout=0.25):
     """Dropout on, step for step: the student's dropout draws its masks in its own way, so torch's
     pipeline replays them (_Replay) once _dropout_ratios has found them to be masks of the right
     kind. It shows what an accuracy cannot: dropout in the wrong place, left on in eval mode, not
@@ -653,7 +653,7 @@ def _accuracy_case(gen, device, epochs=10, dropout=0.25, last=3, sampled=4):
              "dropout passes while training and one at test time; the test accuracy of its weights, evaluated by "
              "the grader, against torch's pipeline's")
     return Case("probes_capstone.parts_run", {"target": "capstone.build_pipeline", **spec}, judge, shown=shown,
-                timeout_s=240, prepare=reference)
+                timeout_s=240, prepare=reference, slow=True)
 
 
 PIPELINE_FORBID = ("batch_norm", "native_batch_norm", "_native_batch_norm_legit", "dropout", "native_dropout",
