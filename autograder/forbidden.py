@@ -95,8 +95,16 @@ MODULES_DENIED = {
     "subprocess": "other processes", "signal": "signal handlers",
     "inspect": "the interpreter's frames", "traceback": "the interpreter's frames",
     "importlib": "the import machinery", "builtins": "Python's builtins", "types": "code and function objects",
-    "marshal": "code objects", "dis": "code objects",
+    "marshal": "code objects", "dis": "code objects", "posix": "the process's file descriptors and processes",
+    "fcntl": "file descriptors", "mmap": "raw memory", "pty": "other processes", "resource": "the sandbox's limits",
+    "socket": "the network", "atexit": "code run after the grader's last word",
 }
+# Modules an honest answer imports by their own name if at all (sys.float_info, os.path), never reaches
+# through another module's attribute (torch.serialization.os, `from torch.serialization import sys`),
+# names in a string (getattr(m, "sys")) or reads the namespace of (torch.serialization.__dict__).
+REACHED_MODULES = {"sys", "os", "posix", "gc", "ctypes", "_thread", "threading", "subprocess", "inspect",
+                   "traceback", "importlib", "builtins", "marshal", "shutil"}
+LOOKUPS = ("getattr", "setattr", "delattr")     # passed around (reduce(getattr, names, torch)), not called
 ATTRIBUTES_DENIED = {   # on any object
     **dict.fromkeys(("_getframe", "_current_frames", "f_locals", "f_globals", "f_back", "f_code", "tb_frame",
                      "gi_frame", "cr_frame", "f_builtins"), "the interpreter's frames"),
@@ -196,6 +204,7 @@ def _reaches_into_the_grader(nodes) -> tuple[int, str] | None:
             for a in node.names:
                 imported[a.asname or a.name] = f"{node.module}.{a.name}"
     own = _module_names(nodes) - set(imported)
+    called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
     for node in nodes:
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -207,11 +216,19 @@ def _reaches_into_the_grader(nodes) -> tuple[int, str] | None:
                        or ATTRIBUTES_DENIED.get(name.rpartition(".")[2]))
                 if why:
                     return line, f"imports `{name}` ({why})"
+                if "." in name and name.rpartition(".")[2] in REACHED_MODULES:
+                    return line, f"imports `{name}` (the module {name.rpartition('.')[2]} through another module)"
         elif isinstance(node, ast.Attribute):
             why = ATTRIBUTES_DENIED.get(node.attr)
             if why:
                 return line, f"uses `.{node.attr}` ({why})"
+            if node.attr in REACHED_MODULES or node.attr in ("attrgetter", "methodcaller"):
+                return line, f"uses `{_dotted(node)}` (" + (
+                    f"the module {node.attr} through another object)" if node.attr in REACHED_MODULES
+                    else "attributes looked up by names made at run time)")
             root = _root(node)
+            if node.attr == "__dict__" and root in imported:
+                return line, f"reads `{_dotted(node)}` (a module's or class's namespace)"
             if root in imported:
                 why = _module_attribute(f"{imported[root]}.{node.attr}") if isinstance(node.value, ast.Name) else None
                 if why:
@@ -237,10 +254,22 @@ def _reaches_into_the_grader(nodes) -> tuple[int, str] | None:
                 return line, "opens a file descriptor by number"
         elif isinstance(node, ast.keyword) and node.arg == "closefd":
             return line, "opens a file descriptor it did not create (closefd)"
+        elif isinstance(node, ast.Name) and node.id in LOOKUPS and node.id not in own and id(node) not in called:
+            return line, f"passes `{node.id}` around (attributes looked up by names made at run time)"
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in ATTRIBUTES_DENIED:
             return line, f"names `{node.value}` in a string ({ATTRIBUTES_DENIED[node.value]})"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_a_reached_module(node.value):
+            return line, f"names `{node.value}` in a string (the module {_names_a_reached_module(node.value)})"
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in REGISTRIES:
             return line, f"names `{node.value}` in a string (a registry nn.Module and the grader read)"
+    return None
+
+
+def _names_a_reached_module(text: str) -> str | None:
+    """The module of REACHED_MODULES a string names as a dotted path ("sys", "serialization.os"), if any."""
+    parts = text.split(".")
+    if all(part.isidentifier() for part in parts):
+        return next((part for part in parts if part in REACHED_MODULES), None)
     return None
 
 

@@ -67,6 +67,20 @@ REACHING_IN = [
     ("exec", "exec('x = 1')\n", "exec"),
     ("__import__", "s = __import__('sy' + 's')\n", "__import__"),
     ("a name in a string", "def f(m):\n    return getattr(m, 'f_locals')\n", "f_locals"),
+    ("os through torch", "def f(fd, b):\n    torch.serialization.os.write(fd, b)\n", "module os through"),
+    ("sys imported from torch", "from torch.serialization import sys as s\nprobes = s.modules['probes']\n",
+     "module sys through"),
+    ("sys named in a string", "def f():\n    return getattr(torch.serialization, 'sys')\n", "module sys"),
+    ("a dotted path in a string", "import operator\ns = operator.attrgetter('serialization.sys')(torch)\n",
+     "attrgetter"),
+    ("getattr passed around", "import functools\ns = functools.reduce(getattr, ['serialization', 'sy' 's'], torch)\n",
+     "passes `getattr` around"),
+    ("getattr renamed", "look = getattr\n", "passes `getattr` around"),
+    ("a module's namespace", "s = torch.serialization.__dict__\n", "namespace"),
+    ("posix", "import posix\n", "posix"),
+    ("raw memory by mmap", "import mmap\n", "raw memory"),
+    ("the sandbox's limits", "import resource\n", "limits"),
+    ("code run at exit", "import atexit\n", "atexit"),
 ]
 
 
@@ -88,6 +102,10 @@ HONEST = [
     "torch.backends.cudnn.deterministic = True\n",
     "import matplotlib.pyplot as plt\nplt.rcParams['font.size'] = 9\n",
     "def eval(x):\n    return x\ny = eval(1)\n",
+    "import os\nDEBUG = os.environ.get('COURSE_DEBUG')\n",
+    "from os import path\nHERE = path.dirname(__file__)\n",
+    "def f(model):\n    return type(model).__name__ + str(len(model.__dict__))\n",
+    "def f(model, name):\n    return getattr(model, name).weight\n",
 ]
 
 

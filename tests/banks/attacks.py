@@ -63,6 +63,17 @@ def _forged_backward(self, gradient=None, *args, **kwargs):
     return _real_backward(self, gradient, *args, **kwargs)
 '''
 
+# Finds the probe module through the module table (spelt `sys`), and halves every float tensor it records.
+HALVING_RECORD = '''
+{sys}["probes"]
+_real_record = _probes.record
+def _halving_record(obj, depth=0, *a, **k):
+    if type(obj) is torch.Tensor and obj.dtype.is_floating_point:
+        obj = obj / 2
+    return _real_record(obj, depth)
+_probes.record = _halving_record
+'''
+
 # Writes a well-framed, correct-looking result for the running case straight onto the channel.
 FORGE_FRAME = '''
 import io, os, sys
@@ -131,16 +142,9 @@ builtins.isinstance = lambda o, t: True if t is torch.Tensor else _real_isinstan
 '''),
     # ---- the runner's and the probe's frames and globals -----------------------------------------
     ("frames and globals", "probes.record replaced through sys.modules", "02_autograd", "autograd", "2.1",
-     DOUBLE_GRAD_OF + '''
-import sys
-_probes = sys.modules["probes"]
-_real_record = _probes.record
-def _halving_record(obj, depth=0, *a, **k):
-    if type(obj) is torch.Tensor and obj.dtype.is_floating_point:
-        obj = obj / 2
-    return _real_record(obj, depth)
-_probes.record = _halving_record
-'''),
+     DOUBLE_GRAD_OF + HALVING_RECORD.format(sys="import sys\n_probes = sys.modules")),
+    ("frames and globals", "probes.record replaced through sys.modules, sys reached through torch.serialization",
+     "02_autograd", "autograd", "2.1", DOUBLE_GRAD_OF + HALVING_RECORD.format(sys="_probes = torch.serialization.sys.modules")),
     ("frames and globals", "probes._grads replaced so gradients leaked into the inputs vanish", "02_autograd",
      "autograd", "2.1", '''
 def grad_of(f, *xs):
@@ -231,6 +235,22 @@ def graph_nodes(t):
      "1.4", FORGE_FRAME.format(then="")),
     ("channel", "a forged result frame written to the channel, then exit before the real one", "01_tensors",
      "tensors", "1.4", FORGE_FRAME.format(then="        os._exit(0)\n")),
+    ("channel", "result frames for every case written on every descriptor, os imported from torch.serialization",
+     "01_tensors", "tensors", "1.4", '''
+import io
+from torch.serialization import os as _os
+def round_half_even(x):
+    buffer = io.BytesIO()
+    torch.save({"status": "ok", "value": torch.round(x), "args_after": [x], "ops": []}, buffer)
+    data = buffer.getvalue()
+    frames = b"".join(f"result c{k} {len(data)}\\n".encode() + data + f"done c{k}\\n".encode() for k in range(64))
+    for fd in range(3, 32):            # the channel is one of them
+        try:
+            _os.write(fd, frames)
+        except OSError:
+            pass
+    return torch.floor(x + 0.5)
+'''),
     # ---- delegating to reference code inside the sandbox --------------------------------------------
     ("reference code", "graph_nodes delegates to a reference walk looked for in the sandbox", "03_graph",
      "graph", "3.6", '''
