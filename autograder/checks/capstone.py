@@ -564,7 +564,7 @@ def _dropout_ratios(passes, p, batches, atol, rtol):
     return ratios, None
 
 
-def _dropout_case(gen, device, epochs=2, dropout=0.25):
+def _dropout_case(gen, device, epochs=1, dropout=0.25):
     """Dropout on, step for step: the student's dropout draws its masks in its own way, so torch's
     pipeline replays them (_Replay) once _dropout_ratios has found them to be masks of the right
     kind. It shows what an accuracy cannot: dropout in the wrong place, left on in eval mode, not
