@@ -67,6 +67,9 @@ def unrecord(rec):
             if type(t) is not torch.Tensor:
                 raise Unreadable(f"returned a {type(t).__name__}, not a plain torch.Tensor")
             return t
+        if rec.get("__unsupported__") == "torch.Size":
+            raise Unreadable("returned a torch.Size (what t.shape gives), where a plain tuple of ints is asked "
+                             "for: tuple(t.shape)")
         if "__unsupported__" in rec:
             raise Unreadable(f"returned a {rec['__unsupported__']}, which is not a plain tensor or number")
         if "__stack__" in rec:      # probes.record_series: one tensor per step

@@ -58,7 +58,8 @@ def reference(fn, inputs, kinds, grad_output=None, extra=()):
 def call_error(name: str, text: str, hint: Callable[[str], str | None] | None = None) -> Failure:
     """The call raised: its text, and a hint when the text names a known cause."""
     found = hint(text) if hint else None
-    if found is None and ("leaf Variable" in text or "in-place" in text or "inplace" in text):
+    words = text.split(" (raised at ", 1)[0]      # not the file it was raised in (course_pkg/inplace.py)
+    if found is None and ("leaf Variable" in words or "in-place" in words or "inplace" in words):
         found = INPLACE_CALL
     return Failure(f"{name} raised {text[:600]}", found or "")
 

@@ -28,7 +28,7 @@ FLOOR = {
     "4.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},
     "4.2": {"2-D", "batched", "float32", "float64", "leaf", "nonleaf", "plain"},
     "4.3": {"2-D", "batched", "float32", "float64", "leaf", "nonleaf"},
-    "4.4": {"1-D", "2-D", "float32", "float64"},
+    "4.4": {"0-d", "1-D", "2-D", "float32", "float64", "inf/nan"},
     "4.5": {"1-D", "2-D", "float32", "float64", "non-contiguous", "nonleaf"},
     "5.1": {"0-d", "1-D", "2-D", "float32", "float64", "leaf", "nonleaf"},
     "5.2": {"1-D", "2-D", "float32", "float64", "leaf", "nonleaf", "plain"},

@@ -1,4 +1,6 @@
 """Checks for lesson 00 (course_pkg/basics.py)."""
+import dataclasses
+
 import torch
 
 from autograder import compare
@@ -14,7 +16,9 @@ def _device_judge(expected: str):
         if not isinstance(got, torch.device):
             return Failure(f"expected torch.device('{expected}'), got {compare.show(got)}",
                            "return a torch.device, not a string")
-        return None if got == torch.device(expected) else Failure(f"expected torch.device('{expected}'), got {got!r}")
+        # torch.device("cuda:0") names the same (first, here only) device as torch.device("cuda")
+        same = got.type == expected and got.index in (None, 0)
+        return None if same else Failure(f"expected torch.device('{expected}'), got {got!r}")
     return judge
 
 
@@ -31,16 +35,34 @@ def _summary(t):
             "requires_grad": t.requires_grad, "numel": t.numel()}
 
 
+def _summary_case(t):
+    """call()'s comparison, after the value of each key has the docstring's type: a dict compares a 0-d
+    tensor equal to the int it holds, and the facts are meant to be printed, stored, compared as plain data."""
+    expect = _summary(t)
+    case = call("basics.tensor_summary", t, expect=expect)
+
+    def judge(outcome):
+        got = compare.unrecord(outcome["value"])
+        for key, want in expect.items():
+            value = got.get(key) if isinstance(got, dict) else None
+            if value is None:
+                continue
+            plain = type(value) is type(want) and (key != "shape" or all(type(n) is int for n in value))
+            if not plain:
+                what = "a tuple of ints" if key == "shape" else f"a plain {type(want).__name__}"
+                return Failure(f'"{key}": expected {what} ({want!r}), got {compare.show(value)} '
+                               f"({type(value).__name__})", "a tensor is not a number: t.numel() is already an int"
+                               if isinstance(value, torch.Tensor) and key == "numel" else "")
+        return case.judge(outcome)
+    return dataclasses.replace(case, judge=judge)
+
+
 @CHECKS.add("0.2", points=1, target="basics.tensor_summary")
 def tensor_summary(gen, device):
-    yield call("basics.tensor_summary", torch.randn(2, 3, generator=gen).to(device),
-               expect=_summary(torch.empty(2, 3, device=device)))
-    ints = torch.arange(4, device=device)
-    yield call("basics.tensor_summary", ints, expect=_summary(ints))
-    w = torch.zeros(5, 1, 2, dtype=torch.float64, device=device, requires_grad=True)
-    yield call("basics.tensor_summary", w, expect=_summary(w))
-    scalar = torch.tensor(3.0, device=device)
-    yield call("basics.tensor_summary", scalar, expect=_summary(scalar))
+    yield _summary_case(torch.randn(2, 3, generator=gen).to(device))
+    yield _summary_case(torch.arange(4, device=device))
+    yield _summary_case(torch.zeros(5, 1, 2, dtype=torch.float64, device=device, requires_grad=True))
+    yield _summary_case(torch.tensor(3.0, device=device))
 
 
 @CHECKS.answer("0.a")

@@ -6,8 +6,9 @@ import torch
 
 from autograder import compare
 from autograder.inputs import mask, randn
-from autograder.observation import call_error, grad_output_for, gradient_case
+from autograder.observation import call_error, grad_output_for, gradient_case, observe, reference
 from autograder.results import Failure
+from autograder.sandboxed.fixtures import AROUND
 from autograder.spec import Case, CheckList, answer
 
 CHECKS = CheckList()
@@ -46,6 +47,8 @@ def _ties(gen, device, dtype=torch.float32):
 def straight_through_round(gen, device):
     yield _ste_case(_ties(gen, device), gen)
     yield _ste_case(randn(gen, 3, 4, device=device, scale=5, dtype=torch.float64), gen)
+    yield _ste_case(randn(gen, 5, device=device, scale=3), gen, kind="nonleaf")
+    yield _ste_case(randn(gen, device=device, scale=3), gen)                                # 0-d
 
 
 @CHECKS.hidden("5.1", points=1)
@@ -119,25 +122,47 @@ def _masked_ref(x, mask):
     return torch.where(mask, x, x.detach())
 
 
-def _masked_case(x, m, gen):
-    g = grad_output_for(_masked_ref, [x, m], gen)
+HOOKED_INPUT = ("x's gradient along its other use (backward ran through result + x) was masked too. A hook on the "
+                "caller's x masks every gradient reaching x; a hook or backward that masks the incoming gradient in "
+                "place (g.mul_(mask)) changes the tensor autograd also passes along the other path. Hook a copy "
+                "(y = x.clone()) and return a new tensor (g * mask), or use torch.where(mask, x, x.detach())")
+
+
+def _masked_case(x, m, gen, kind="leaf", around=None):
+    """around="residual": backward runs through result + x, so x's gradient also arrives unmasked along
+    the second path; a hook on the caller's x (not on the result) masks that one too."""
     value_hints = [(x * m, "you masked the value: the result must equal x everywhere; only the gradient is "
                               "masked (torch.where(mask, x, x.detach()))")]
-    grad_hints = {0: [(g * ~m, "the mask is inverted: gradient must flow where mask is True"),
-                      (g.expand_as(x).clone(), "the gradient is not masked at all")]}
-    return gradient_case("detach.masked_gradient", _masked_ref, [x, m], ["leaf", "plain"], g, atol=0, rtol=0,
-                         value_hints=value_hints, grad_hints=grad_hints, names=["input x", "mask"])
+    if around is None:
+        g = grad_output_for(_masked_ref, [x, m], gen)
+        grad_hints = {0: [(g * ~m, "the mask is inverted: gradient must flow where mask is True"),
+                          (g.expand_as(x).clone(), "the gradient is not masked at all")]}
+        return gradient_case("detach.masked_gradient", _masked_ref, [x, m], [kind, "plain"], g, atol=0, rtol=0,
+                             value_hints=value_hints, grad_hints=grad_hints, names=["input x", "mask"])
+    def through(x_, m_):
+        return AROUND[around](_masked_ref(x_, m_), x_)
+
+    g = grad_output_for(through, [x, m], gen)
+    _, grads = reference(through, [x, m], [kind, "plain"], g)
+    grad_hints = {0: [(grads[0] * m, HOOKED_INPUT)]}
+    return observe("detach.masked_gradient", [x, m], [kind, "plain"], expect=_masked_ref(x, m).detach(),
+                   grad_output=g, expect_grads=grads, around=around, atol=0, rtol=0, value_hints=value_hints,
+                   grad_hints=grad_hints, names=["input x", "mask"], result_requires_grad=True,
+                   no_grad_hint="detach(), .data or torch.no_grad() cut the graph")
 
 
 @CHECKS.add("5.3", points=2, target="detach.masked_gradient")
 def masked_gradient(gen, device):
     yield _masked_case(randn(gen, 3, 5, device=device), mask(gen, 3, 5, device=device), gen)
     yield _masked_case(randn(gen, 4, 3, device=device, dtype=torch.float64), mask(gen, 1, 3, device=device), gen)
+    yield _masked_case(randn(gen, 2, 5, device=device), mask(gen, 2, 5, device=device), gen, around="residual")
 
 
 @CHECKS.hidden("5.3", points=1)
 def masked_gradient_hidden(gen, device):
     yield _masked_case(randn(gen, 2, 6, device=device), mask(gen, 2, 6, device=device), gen)
+    yield _masked_case(randn(gen, 3, 4, device=device, dtype=torch.float64), mask(gen, 3, 1, device=device), gen,
+                       kind="nonleaf", around="residual")
 
 
 # ---- in-notebook predictions ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 import torch
 
 from autograder import compare
-from autograder.inputs import away_from_zero, randn
+from autograder.inputs import INF, away_from_zero, randn
 from autograder.observation import call_error, grad_output_for, gradient_case, observe, reference
 from autograder.results import Failure
 from autograder.spec import Case, CheckList
@@ -53,6 +53,10 @@ def _standardize_ref(x):
     return centred / centred.std(dim=-1, keepdim=True)
 
 
+EPS = ("an eps in the denominator (LayerNorm's 1e-5) moves the result where a row's spread is small: the rows must "
+       "come out with std exactly 1, as in the original code")
+
+
 def _standardize_case(x, kind, gen):
     g = grad_output_for(_standardize_ref, [x], gen)
     c = x - x.mean(dim=-1, keepdim=True)
@@ -60,7 +64,12 @@ def _standardize_case(x, kind, gen):
     detached_std = detached_std - detached_std.mean(dim=-1, keepdim=True)
     hints = {0: [(detached_std, "this is the gradient with the std treated as a constant (detached): the std "
                                 "depends on x too, so its share of the gradient is missing")]}
-    return grad_case("inplace.standardize", _standardize_ref, [x], [kind], g, grad_hints=hints,
+    with torch.no_grad():
+        value_hints = [(c / c.std(dim=-1, keepdim=True, correction=0), "that is the population std (divide by n); "
+                        "torch.std, as the original code uses it, divides by n - 1"),
+                       (c / (c.std(dim=-1, keepdim=True) + 1e-5), EPS),
+                       (c / torch.sqrt(c.var(dim=-1, keepdim=True) + 1e-5), EPS)]
+    return grad_case("inplace.standardize", _standardize_ref, [x], [kind], g, grad_hints=hints, value_hints=value_hints,
                      names=["input x"], atol=1e-4)
 
 
@@ -70,12 +79,14 @@ def standardize(gen, device):
     yield _standardize_case(randn(gen, 3, 6, device=device, scale=3), "plain", gen)
     yield _standardize_case(randn(gen, 4, 5, device=device), "leaf", gen)
     yield _standardize_case(randn(gen, 2, 3, 4, device=device, dtype=torch.float64), "leaf", gen)
+    yield _standardize_case(randn(gen, 3, 5, device=device, scale=1e-2), "nonleaf", gen)   # LayerNorm's eps=1e-5 shows
 
 
 @CHECKS.hidden("4.2", points=1)
 def standardize_hidden(gen, device):
     yield _standardize_case(randn(gen, 5, 8, device=device, scale=5), "nonleaf", gen)
     yield _standardize_case(randn(gen, 2, 7, device=device), "leaf", gen)
+    yield _standardize_case(randn(gen, 4, 6, device=device, scale=1e-2), "leaf", gen)
 
 
 # ---- 4.3 softmax_layer ---------------------------------------------------------------------------
@@ -99,6 +110,7 @@ def softmax_layer(gen, device):
     yield _softmax_case(randn(gen, 5, 3, device=device), randn(gen, 3, 2, device=device), ["nonleaf", "leaf"], gen)
     yield _softmax_case(randn(gen, 4, 3, device=device, dtype=torch.float64),
                         randn(gen, 3, 3, device=device, dtype=torch.float64), ["leaf", "nonleaf"], gen)
+    yield _softmax_case(randn(gen, 2, 3, 4, device=device), randn(gen, 4, 3, device=device), ["leaf", "leaf"], gen)
 
 
 @CHECKS.hidden("4.3", points=1)
@@ -116,6 +128,12 @@ def _reset_case(w, value, gen):
     g = randn(gen, *w.shape, device=w.device, dtype=w.dtype)
     expect = torch.as_tensor(value, dtype=w.dtype, device=w.device).expand_as(w).clone()
     old = w.clone()
+    hints = [(old * 0 + expect, "w * 0 is nan where w holds inf or nan, so arithmetic on the old values cannot reset "
+                                "a weight that diverged: overwrite w (w.copy_(...), w.fill_(...))")]
+    if not isinstance(value, torch.Tensor) and w.dtype == torch.float64:
+        hints.append((torch.tensor(value).to(w.dtype).expand_as(w), "the number was rounded to float32 on its way "
+                      "(torch.tensor(value) and torch.as_tensor(value) make float32 tensors of a Python float): make it "
+                      "in w's dtype, torch.as_tensor(value, dtype=w.dtype)"))
 
     def judge(o):
         if "call_error" in o:
@@ -126,7 +144,7 @@ def _reset_case(w, value, gen):
         if isinstance(got, torch.Tensor) and got.shape == old.shape and torch.equal(got, old) \
                 and not torch.equal(old, expect):
             return Failure("the caller's w still holds its old values", REBIND)
-        problem = compare.tensor_problem(expect, got)
+        problem = compare.tensor_problem(expect, got, hints=hints)
         if problem:
             return problem.within("w does not hold the new values: ")
         if not o["requires_grad"]:
@@ -160,12 +178,24 @@ def reset_leaf_(gen, device):
     yield _reset_case(randn(gen, 3, 4, device=device), randn(gen, 3, 4, device=device), gen)
     yield _reset_case(randn(gen, 2, 3, device=device, dtype=torch.float64), randn(gen, 3, device=device,
                                                                                  dtype=torch.float64), gen)
+    yield from _reset_unusual(gen, device)
+
+
+def _reset_unusual(gen, device):
+    """A float64 w set to a number float32 cannot hold, a 0-d w, a w that diverged (inf, nan)."""
+    yield _reset_case(randn(gen, 5, device=device, dtype=torch.float64),
+                      float(torch.randn(1, generator=gen, dtype=torch.float64)), gen)
+    yield _reset_case(randn(gen, device=device), float(torch.randn(1, generator=gen)), gen)
+    diverged = randn(gen, 2, 3, device=device)
+    diverged[0, 1], diverged[1, 0], diverged[1, 2] = INF, float("nan"), -INF
+    yield _reset_case(diverged, randn(gen, 2, 3, device=device), gen)
 
 
 @CHECKS.hidden("4.4", points=1)
 def reset_leaf_hidden(gen, device):
     yield _reset_case(randn(gen, 5, 2, device=device), float(torch.randn(1, generator=gen)), gen)
     yield _reset_case(randn(gen, 6, device=device), randn(gen, 6, device=device), gen)
+    yield from _reset_unusual(gen, device)
 
 
 # ---- 4.5 ReluInplace -----------------------------------------------------------------------------
@@ -194,14 +224,28 @@ def _reference_bump(x):
     return arg._version - before
 
 
-def _relu_case(x, gen):
-    g = randn(gen, *x.shape, device=x.device, dtype=x.dtype)
+GRAD_OUTPUT_SHARED = ("do not modify grad_output in place in backward: it is not yours (after y.sum() it is one "
+                      "number expanded to x's shape, every element the same memory). Return a new tensor, "
+                      "grad_output * mask")
+
+
+NOT_CONTIGUOUS = ("x is not contiguous here (a transpose), and x.view(...) needs contiguous memory; work on x "
+                  "itself (x.clamp_(min=0), x[x < 0] = 0): a reshape could be a copy, and writing into a copy leaves "
+                  "x as it was")
+
+
+def _relu_case(x, gen, expanded=False):
+    """expanded: grad_output is one number expanded to x's shape, as y.sum().backward() passes it."""
+    g = randn(gen, device=x.device, dtype=x.dtype).expand(x.shape) if expanded else \
+        randn(gen, *x.shape, device=x.device, dtype=x.dtype)
     expect, (grad,) = reference(torch.relu, [x], ["nonleaf"], g)
     bump = _reference_bump(x)
+    contiguous = x.is_contiguous()
 
     def judge(o):
         if o["call_error"] is not None:
-            return call_error("ReluInplace.apply", o["call_error"])
+            return call_error("ReluInplace.apply", o["call_error"], lambda text: NOT_CONTIGUOUS if "view size" in text
+                              and not contiguous else "")
         if not o["is_input"][:1] == [True]:
             return Failure("ReluInplace.apply(x) returned a new tensor, not x itself", "modify x in place in forward, "
                            "call ctx.mark_dirty(x) and return x (without mark_dirty autograd hands back a different "
@@ -212,19 +256,22 @@ def _relu_case(x, gen):
         if delta > bump:
             return Failure(f"x._version went up by {delta}; one in-place op plus mark_dirty moves it by {bump}",
                            "your forward modifies x more than once: use a single in-place op")
-        if delta < bump:
+        if delta < bump:      # y is x, so mark_dirty was called: the write itself went uncounted
             return Failure(f"x._version went up by only {delta}; one in-place op plus mark_dirty moves it by {bump}",
-                           "call ctx.mark_dirty(x) on the tensor you modified in place")
+                           "mark_dirty was called, but the write in forward did not move x's version counter: "
+                           "a write through x.data goes around it. Modify x itself (x.clamp_(min=0))")
         problem = compare.tensor_problem(expect, compare.unrecord(o["results"][0]))
         if problem:
             return problem.within("wrong value: ")
         if o["backward_error"]:
-            return Failure(f"backward raised {o['backward_error'][:500]}")
+            text = o["backward_error"]
+            return Failure(f"backward raised {text[:500]}", GRAD_OUTPUT_SHARED if "memory location" in text else "")
         got = o["grads"][0]
         if got is None:
             return Failure("no gradient reached x", "backward must return the gradient for x")
         problem = compare.tensor_problem(grad, compare.unrecord(got), atol=1e-6, rtol=1e-6,
-                                         hints=[(g, "this is grad_output unmasked: zero it where the output is 0")])
+                                         hints=[(g, "this is grad_output unmasked: zero it where the output is 0")]
+                                         + [(torch.zeros_like(grad), GRAD_OUTPUT_SHARED)] * expanded)
         return problem.within("wrong gradient: ") if problem else None
 
     return observe("inplace.ReluInplace", [x], ["nonleaf"], apply=True, grad_output=g, judge=judge,
@@ -236,8 +283,10 @@ def relu_inplace(gen, device):
     yield _relu_case(away_from_zero(randn(gen, 8, device=device)), gen)
     yield _relu_case(away_from_zero(randn(gen, 3, 4, device=device, dtype=torch.float64)), gen)
     yield _relu_case(away_from_zero(randn(gen, 4, 6, device=device)).t(), gen)      # non-contiguous
+    yield _relu_case(away_from_zero(randn(gen, 2, 5, device=device)), gen, expanded=True)
 
 
 @CHECKS.hidden("4.5", points=1)
 def relu_inplace_hidden(gen, device):
     yield _relu_case(away_from_zero(randn(gen, 5, 5, device=device, scale=3)), gen)
+    yield _relu_case(away_from_zero(randn(gen, 3, 4, device=device, dtype=torch.float64)), gen, expanded=True)

@@ -45,9 +45,32 @@ def _round_hints(x):
             (torch.floor(x), "that is floor(x): round to the *nearest* integer")]
 
 
+HALF_ADDED_FIRST = ("x + 0.5 is itself rounded before floor sees it: the largest number below 0.5 plus 0.5 rounds up "
+                    "to 1.0, and an odd integer too large for the dtype to hold its .5 (2**23 + 1 in float32) plus 0.5 "
+                    "rounds to its even neighbour. Decide from rest = x - floor(x) instead, which is exact")
+
+
+def _near_half(device, dtype):
+    """Just below ±0.5 and ±1.5, and odd integers whose x.5 the dtype cannot hold: where x + 0.5 is rounded."""
+    below = torch.nextafter(torch.tensor([0.5, 1.5], dtype=dtype), torch.zeros(2, dtype=dtype))
+    odd = 1 / torch.finfo(dtype).eps + torch.tensor([1.0, 3.0, 5.0], dtype=dtype)
+    x = torch.cat([below, -below, odd, -odd, torch.tensor([2.5, -3.5, 0.5], dtype=dtype)])
+    hints = []
+    for y, sign in ((x, 1), (x.abs(), torch.sign(x))):       # floor(x + 0.5), or away from zero; ties then fixed,
+        r = torch.floor(y + 0.5)                              # a tie told by r - y or by y - floor(y)
+        for tie in ((r - y) == 0.5, (y - torch.floor(y)) == 0.5):
+            half_added = torch.where(tie & (torch.remainder(r, 2) == 1), r - 1, r) * sign
+            hints.append((half_added.to(device), HALF_ADDED_FIRST))
+    return x.to(device), hints
+
+
 @CHECKS.add("1.4", points=2, target="tensors.round_half_even", forbid=("round",))
 def round_half_even(gen, device):
     yield from _rounding_cases(gen, device, "round_half_even", torch.round, _round_hints)
+    for dtype in (torch.float32, torch.float64):
+        x, hints = _near_half(device, dtype)
+        shown = f"round_half_even(tensor({x.tolist()}{', float64' if dtype == torch.float64 else ''}))"
+        yield call("tensors.round_half_even", x, expect=torch.round(x), hints=hints + _round_hints(x), shown=shown)
 
 
 @CHECKS.hidden("1.4", points=1)
@@ -93,6 +116,10 @@ def py_remainder_hidden(gen, device):
 TOP_EDGE = "a value exactly equal to max belongs in the last bin (torch.histc's top edge is closed)"
 
 
+FORMULA_ORDER = ("on a bin edge the order of the arithmetic decides the bin: compute (v - lo) * bins / (hi - lo), "
+                 "in that order, as torch does: (v - lo) / (hi - lo) * bins rounds differently")
+
+
 def _histc_case(x, **kw):
     bins = kw.get("bins", 100)
     hints = []
@@ -101,7 +128,17 @@ def _histc_case(x, **kw):
         half_open = torch.histc(x[x < hi], bins=bins, min=lo, max=hi)
         if not torch.equal(half_open, torch.histc(x, bins=bins, min=lo, max=hi)):
             hints.append((half_open, TOP_EDGE))
+        inside = x[(x >= lo) & (x <= hi)]
+        divided_first = ((inside - lo) / (hi - lo) * bins).long().clamp(max=bins - 1)
+        hints.append((torch.bincount(divided_first, minlength=bins).to(x.dtype), FORMULA_ORDER))
     return call("tensors.histc", x, expect=torch.histc(x, **kw), hints=hints, **kw)
+
+
+def _on_edges(lo: int, hi: int, bins: int, dtype, device):
+    """Every bin edge lo + k·(hi - lo)/bins, as a float64 product and as linspace gives it, in dtype."""
+    edges = lo + torch.arange(bins + 1, dtype=torch.float64) * ((hi - lo) / bins)
+    x = torch.cat([edges, torch.linspace(lo, hi, bins + 1, dtype=torch.float64)]).to(dtype).to(device)
+    return _histc_case(x, bins=bins, min=lo, max=hi)
 
 
 @CHECKS.add("1.6", points=2, target="tensors.histc", forbid=("histc", "histogram"))
@@ -114,6 +151,8 @@ def histc(gen, device):
     yield _histc_case(torch.empty(0, device=device), bins=5)
     yield _histc_case(randn(gen, 50, device=device, dtype=torch.float64), bins=7, min=-1, max=1)
     yield _histc_case(extremes(device), bins=4, min=-4e9, max=4e9)     # ±inf and nan lie outside any range
+    yield _on_edges(-2, 5, 13, torch.float32, device)
+    yield _on_edges(-3, 3, 10, torch.float64, device)
 
 
 @CHECKS.hidden("1.6", points=1)
@@ -122,6 +161,9 @@ def histc_hidden(gen, device):
     yield _histc_case(x, bins=8, min=-2, max=2)
     yield _histc_case(randn(gen, 500, device=device, scale=3), bins=13)
     yield _histc_case(extremes(device, torch.float64), bins=5, min=-3e9, max=2.0 ** 40 + 1)
+    lo, span, bins = (int(v) for v in torch.randint(1, 16, (3,), generator=gen))
+    for dtype in (torch.float32, torch.float64):
+        yield _on_edges(-lo, span - lo, bins + 2, dtype, device)
 
 
 NORM_CASES = [dict(), dict(ord=1), dict(ord=INF), dict(ord=-INF), dict(ord=0), dict(ord=3),

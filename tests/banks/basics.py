@@ -16,4 +16,17 @@ WRONG = [
     ("0.2", "shape as a torch.Size list",
      "_right = tensor_summary\ndef tensor_summary(t):\n    d = _right(t)\n    d['shape'] = list(t.shape)\n    return d\n",
      "expected"),
+    ("0.2", "shape as the torch.Size that t.shape is",
+     "_right = tensor_summary\ndef tensor_summary(t):\n    d = _right(t)\n    d['shape'] = t.shape\n    return d\n",
+     "tuple(t.shape)"),
+    ("0.2", "numel as a 0-d tensor (the product of the shape)",
+     "_right = tensor_summary\ndef tensor_summary(t):\n    d = _right(t)\n    d['numel'] = torch.tensor(t.shape).prod()\n"
+     "    return d\n", "a plain int"),
+]
+
+# Correct but unusual: each must keep every point of its exercise.
+RIGHT = [
+    ("0.1", "cuda:0 names the same device as cuda",
+     "def pick_device():\n    if torch.cuda.is_available():\n        return torch.device('cuda:0')\n"
+     "    if torch.backends.mps.is_available():\n        return torch.device('mps')\n    return torch.device('cpu')\n"),
 ]

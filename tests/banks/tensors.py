@@ -50,6 +50,26 @@ WRONG = [
      "    if lo == hi:\n        lo, hi = lo - 1, hi + 1\n    inside = input[~((input < lo) | (input > hi))]\n"
      "    index = ((inside - lo) * bins / (hi - lo)).long().clamp(0, bins - 1)\n"
      "    return torch.bincount(index, minlength=bins).to(input.dtype)\n", ""),
+    ("1.4", "floor(x + 0.5) with ties fixed: x + 0.5 is itself rounded (odd integers beyond 2**23)",
+     "def round_half_even(x):\n    r = torch.floor(x + 0.5)\n    tie = (r - x) == 0.5\n"
+     "    return torch.where(tie & (torch.remainder(r, 2) == 1), r - 1, r)\n", "rounded before floor"),
+    ("1.4", "away from zero by floor(|x| + 0.5), ties fixed: 0.49999997 goes to 1",
+     "def round_half_even(x):\n    r = torch.sign(x) * torch.floor(x.abs() + 0.5)\n"
+     "    tie = (x.abs() - torch.floor(x.abs())) == 0.5\n"
+     "    return torch.where(tie & (torch.remainder(r, 2) != 0), r - torch.sign(x), r)\n", "rounded before floor"),
+    ("1.6", "histc dividing before multiplying: other bins on the edges",
+     "def histc(input, bins=100, min=0, max=0):\n    lo, hi = float(min), float(max)\n"
+     "    if lo == hi and input.numel() > 0:\n        lo, hi = input.min().item(), input.max().item()\n"
+     "    if lo == hi:\n        lo, hi = lo - 1, hi + 1\n    inside = input[(input >= lo) & (input <= hi)]\n"
+     "    index = ((inside - lo) / (hi - lo) * bins).long().clamp(max=bins - 1)\n"
+     "    return torch.bincount(index, minlength=bins).to(input.dtype)\n", "order"),
+    ("1.6", "histc by bucketize against linspace edges",
+     "def histc(input, bins=100, min=0, max=0):\n    lo, hi = float(min), float(max)\n"
+     "    if lo == hi and input.numel() > 0:\n        lo, hi = input.min().item(), input.max().item()\n"
+     "    if lo == hi:\n        lo, hi = lo - 1, hi + 1\n    inside = input[(input >= lo) & (input <= hi)]\n"
+     "    edges = torch.linspace(lo, hi, bins + 1, dtype=input.dtype, device=input.device)\n"
+     "    index = (torch.bucketize(inside, edges, right=True) - 1).clamp(0, bins - 1)\n"
+     "    return torch.bincount(index, minlength=bins).to(input.dtype)\n", "max abs error"),
     ("1.10", "NHWC by reshape", "def to_nhwc(x):\n    n, c, h, w = x.shape\n    return x.reshape(n, h, w, c)\n",
      "permute"),
     ("1.11", "NCHW by reshape", "def to_nchw(x):\n    n, h, w, c = x.shape\n    return x.reshape(n, c, h, w)\n",
@@ -58,9 +78,10 @@ WRONG = [
 
 # Correct but unusual: each must keep every point of its exercise.
 RIGHT = [
-    ("1.4", "round_half_even through the parity of floor(x + 0.5)",
-     "def round_half_even(x):\n    r = torch.floor(x + 0.5)\n    tie = (r - x) == 0.5\n"
-     "    return torch.where(tie & (torch.remainder(r, 2) == 1), r - 1, r)\n"),
+    ("1.4", "round_half_even deciding from rest = x - floor(x), parity by halving",
+     "def round_half_even(x):\n    down = torch.floor(x)\n    rest = x - down\n"
+     "    odd = torch.floor(down / 2) * 2 != down\n"
+     "    return torch.where((rest > 0.5) | ((rest == 0.5) & odd), down + 1, down)\n"),
     ("1.7", "vector_norm with sqrt for ord 2 and a mask count for ord 0",
      "_right = vector_norm\ndef vector_norm(x, ord=2, dim=None, keepdim=False):\n"
      "    dims = tuple(range(x.dim())) if dim is None else dim\n"
