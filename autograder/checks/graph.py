@@ -29,10 +29,12 @@ LESSON = "03_graph"
 
 
 def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None, needs_input_grad=False,
-                  atol=1e-5, rtol=1e-5, names=None, around=None):
-    """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin).
+                  atol=1e-5, rtol=1e-5, names=None, around=None, value_hints=None):
+    """Apply the student's Function; compare value and gradients with ref_fn (torch's builtin). The caller's
+    inputs must come back unchanged (forward computes a new tensor: no x.clamp_(...) on the input).
 
-    around: backward runs through fixtures.AROUND[around](result, x), so gradients meet at fan-in."""
+    around: backward runs through fixtures.AROUND[around](result, x), so gradients meet at fan-in.
+    value_hints: fn(*inputs) -> [(known wrong value, what that mistake is)]."""
     kinds = [r if isinstance(r, str) else "leaf" if r else "plain" for r in requires_grad]
     with torch.no_grad():
         expect = ref_fn(*inputs)
@@ -42,9 +44,10 @@ def function_case(target, ref_fn, inputs, requires_grad, gen, *, grad_hints=None
     if around is not None:
         grad_hints = None         # the hints name mistakes of the Function alone
     hints = {i: fn(g, *[t.detach() for t in inputs]) for i, fn in (grad_hints or {}).items()}
+    values = value_hints(*[t.detach() for t in inputs]) if value_hints else ()
     return observe(target, inputs, kinds, apply=True, expect=expect, grad_output=g, expect_grads=expect_grads,
                    around=around, atol=atol, rtol=rtol, names=names or [f"input {i}" for i in range(len(inputs))],
-                   inputs_unchanged=False, result_requires_grad=True, needs_input_grad=needs_input_grad,
+                   value_hints=values, result_requires_grad=True, needs_input_grad=needs_input_grad,
                    no_grad_hint=f"call the Function through {target.rsplit('.', 1)[1]}.apply(...), and do not "
                                 "detach inside forward's result",
                    missing_grad_hint="backward returns one gradient per forward input, in order", grad_hints=hints)
@@ -82,6 +85,26 @@ SIGMOID_HINTS = {0: lambda g, x: [(torch.sigmoid(x) * (1 - torch.sigmoid(x)), IG
                                                     "OUTPUT y = sigmoid(x) (save y in forward)")]}
 
 
+OVERFLOW_VALUE = ("eˣ overflows to inf once x > 88 (float32), and inf / inf is nan: write it as 1 / (1 + e⁻ˣ), "
+                  "whose exp only overflows where the result is 0 anyway")
+OVERFLOW_GRAD = ("e⁻ˣ / (1 + e⁻ˣ)² is nan once x < −88 (float32): e⁻ˣ overflows to inf, and inf / inf is nan. "
+                 "Write the derivative as y·(1 − y) with the saved output y")
+
+
+def saturated_value(x):
+    """eˣ / (1 + eˣ): sigmoid's other form, nan where eˣ overflows."""
+    return [(torch.exp(x) / (1 + torch.exp(x)), OVERFLOW_VALUE)]
+
+
+SATURATED_HINTS = {0: lambda g, x: SIGMOID_HINTS[0](g, x) + [
+    (g * torch.exp(-x) / (1 + torch.exp(-x)) ** 2, OVERFLOW_GRAD)]}
+
+
+def _saturated(gen, n, device):
+    """Inputs beyond ±90, where float32's eˣ or e⁻ˣ overflows: sigmoid is 0 or 1 there, its gradient 0."""
+    return away_from_zero(randn(gen, n, device=device, scale=3), margin=90)
+
+
 @CHECKS.add("3.3", points=2, target="graph.Sigmoid")
 def sigmoid(gen, device):
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 7, device=device, scale=3)], [True], gen,
@@ -92,6 +115,8 @@ def sigmoid(gen, device):
                         around="residual")
     yield function_case("graph.Sigmoid", torch.sigmoid, [randn(gen, 4, device=device)], ["nonleaf"], gen,
                         grad_hints=SIGMOID_HINTS)
+    yield function_case("graph.Sigmoid", torch.sigmoid, [_saturated(gen, 12, device)], [True], gen,
+                        grad_hints=SATURATED_HINTS, value_hints=saturated_value)            # |x| > 90: saturated
 
 
 @CHECKS.hidden("3.3", points=1)
@@ -224,6 +249,16 @@ def _walk_case(builder, inputs, requires_grad):
             return Failure(msg)
         if sorted(names) != sorted(ref_names):
             return Failure(f"the node names differ: you have {sorted(names)}, torch's graph has {sorted(ref_names)}")
+        first = {}
+        for k, name in enumerate(names):
+            first.setdefault(name, k)
+        if len(first) < len(names) and all(first[names[j]] == j for _, j in pairs):
+            twice = sorted({n for k, n in enumerate(names) if first[n] != k})
+            return Failure(f"every edge of yours leads to the first node of its name, so no edge leads to the second "
+                           f"{twice[0]}: your edges are {sorted(pairs)}, torch's graph, in one topological order, is "
+                           f"{list(zip(ref_names))} with edges {ref_edges}",
+                           "two different nodes can have the same name: find an edge's child by identity (a dict "
+                           "from node to index), not by names.index(its name)")
         for i, j in sorted(pairs):
             if i >= j:
                 return Failure(f"the order is not topological: edge ({i}, {j}) goes from {names[i]} back to "

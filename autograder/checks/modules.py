@@ -477,6 +477,12 @@ def _loaded_problem(o, net, opt, epoch):
     if o["returned"] != epoch:
         return Failure(f"load_checkpoint returned {compare.show(o['returned'])}, expected the saved epoch {epoch}")
     state = module_view.read(o["state"])
+    switched = [n or "the model" for n, training in state["training"].items() if not training]
+    if switched:
+        return Failure(f"load_checkpoint changed the model's mode: after loading, {switched[:4]} are in eval mode, "
+                       "and training resumed from the checkpoint would run without Dropout, BatchNorm on its "
+                       "running statistics", "loading restores the state only: leave train() / eval() to the caller "
+                       "(no model.eval() in load_checkpoint)" if "the model" in switched else "")
     problem = module_view.tensors_problem("after loading, the model's", module_view.describe(net)["parameters"],
                                           state["parameters"], atol=1e-6, rtol=1e-6)
     if problem:

@@ -177,6 +177,20 @@ def _weights_problem(o, expected):
                                        atol=1e-5, rtol=1e-4)
 
 
+def _modes_problem(o, training, who):
+    """Whether every sub-module is in the mode the model should be left in (the probe's state holds each one's
+    flag): `model.training = flag` sets only the model's own, while model.train(flag) sets all of them."""
+    modes = module_view.read(o["state"])["training"]
+    wrong = [n for n, flag in modes.items() if n and flag != training]
+    if not wrong:
+        return None
+    mode = "training" if training else "eval"
+    hint = (f"assigning model.training = {training} sets only the model's own flag: call model.train({training}) "
+            "(model.train() / model.eval()), which sets every sub-module's" if modes.get("") == training else "")
+    return Failure(f"after {who} the model says {mode} mode, but its sub-modules {wrong[:4]} are not in {mode} "
+                   "mode (Dropout and BatchNorm read their own flag)", hint)
+
+
 # ---- 8.1 make_loader -----------------------------------------------------------------------------
 
 def _make_loader_case(gen, n, batch_size, shuffle=True):
@@ -214,6 +228,13 @@ def _make_loader_case(gen, n, batch_size, shuffle=True):
             return Failure("two loaders made with the same seed gave different orders",
                            "the order came from the global random stream: give the loader its own "
                            "torch.Generator().manual_seed(seed)")
+        if got == epochs and not global_kept:
+            return Failure("the batches come in the right order, but iterating the loaders changed the global random "
+                           "stream (what torch.manual_seed seeded draws next)",
+                           "a DataLoader without a generator of its own draws a seed from the global RNG each time it "
+                           "is iterated, even with shuffle=False: give it generator=torch.Generator().manual_seed(seed) "
+                           "whether it shuffles or not" if not shuffle else
+                           "shuffle with the loader's own generator, and do not reseed the global RNG")
         if got != epochs or not global_kept:
             hint = ("iterating your loader changed the global random stream (torch.manual_seed): shuffle with the "
                     "loader's own generator, and do not reseed the global RNG"
@@ -311,6 +332,9 @@ def _evaluate_case(gen, device, start_training, smoothing=False):
             mode = "training" if start_training else "eval"
             return Failure(f"the model was in {mode} mode before evaluate and is not afterwards",
                            "remember model.training first and restore it with model.train(was_training)")
+        problem = _modes_problem(o, start_training, "evaluate")
+        if problem:
+            return problem
         got = compare.unrecord(o["returned"])
         if isinstance(got, torch.Tensor):
             return Failure("evaluate returned a tensor; return a Python float (.item())")
@@ -406,6 +430,9 @@ def _fit_case(gen, device, epochs=3, **options):
         if o["training_after"] is not True:
             return Failure("fit left the model in eval mode", "evaluate() restores the mode it found; end in training "
                            "mode")
+        problem = _modes_problem(o, True, "fit")
+        if problem:
+            return problem
         return _weights_problem(o, weights)
 
     shown = (f"fit for {epochs} epochs on {len(spec['x'])} points in batches of {spec['batch_size']}, "

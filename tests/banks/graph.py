@@ -51,6 +51,22 @@ EXP_SAVES_INPUT = _fn("Exp", ["ctx.save_for_backward(x)", "return torch.exp(x)"]
 SQUARE_INPLACE_GRAD = _fn("Square", ["ctx.save_for_backward(x)", "return x * x"],
                           ["(x,) = ctx.saved_tensors", "g.mul_(2 * x)", "return g"])
 
+SIGMOID_EXP_RATIO = _fn("Sigmoid", ["y = torch.exp(x) / (1 + torch.exp(x))", "ctx.save_for_backward(y)", "return y"],
+                        ["(y,) = ctx.saved_tensors", "return g * y * (1 - y)"])
+SIGMOID_DERIVED_FROM_X = _fn("Sigmoid", ["ctx.save_for_backward(x)", "return 1 / (1 + torch.exp(-x))"],
+                             ["(x,) = ctx.saved_tensors", "return g * torch.exp(-x) / (1 + torch.exp(-x)) ** 2"])
+SIGMOID_OF_Y = _fn("Sigmoid", ["y = torch.sigmoid(x)", "ctx.save_for_backward(y)", "return y"],
+                   ["(y,) = ctx.saved_tensors", "s = torch.sigmoid(y)", "return g * s * (1 - s)"])
+EXP_INPLACE_INPUT = _fn("Exp", ["y = x.exp_()", "ctx.save_for_backward(y)", "return y"],
+                        ["(y,) = ctx.saved_tensors", "return g * y"])
+RELU_INPLACE_INPUT = _fn("ReLU", ["ctx.save_for_backward(x)", "return x.clamp_(min=0)"],
+                         ["(x,) = ctx.saved_tensors", "return g * (x > 0)"])
+RELU_CLAMPS_GRAD = _fn("ReLU", ["ctx.save_for_backward(x)", "return x.clamp(min=0)"], ["return g.clamp(min=0)"])
+LINEAR_ZEROS = _fn("Linear", ["ctx.save_for_backward(x, W)", "return x @ W.T + b"],
+                   ["x, W = ctx.saved_tensors", "n = ctx.needs_input_grad",
+                    "return (g @ W if n[0] else torch.zeros_like(x)), (g.T @ x if n[1] else torch.zeros_like(W)), "
+                    "(g.sum(0) if n[2] else torch.zeros(W.shape[0], dtype=W.dtype))"], args="x, W, b")
+
 # backward_by_hand (3.7): the solution's walk, with one piece changed per wrong answer.
 _TOPO = """
     order, seen = [], set()
@@ -65,6 +81,29 @@ _TOPO = """
     visit(output.grad_fn)
     order.reverse()
 """
+_BFS = """
+    order, seen, queue = [], {output.grad_fn}, [output.grad_fn]
+    while queue:                          # breadth-first: a node may come before one that points at it
+        n = queue.pop(0)
+        order.append(n)
+        for c, _ in n.next_functions:
+            if c is not None and c not in seen:
+                seen.add(c)
+                queue.append(c)
+"""
+_GRAPH_HEAD = "def graph_nodes(t):\n    if t.grad_fn is None:\n        return [], []\n"
+GRAPH_BFS = _GRAPH_HEAD + _BFS.replace("output.grad_fn", "t.grad_fn") + """
+    index = {n: i for i, n in enumerate(order)}
+    edges = sorted({(index[n], index[c]) for n in order for c, _ in n.next_functions if c is not None})
+    return [type(n).__name__ for n in order], edges
+"""
+GRAPH_EDGES_BY_NAME = (_GRAPH_HEAD
+                       + _TOPO.replace("output.grad_fn", "t.grad_fn") + """
+    names = [type(n).__name__ for n in order]
+    edges = {(i, names.index(type(c).__name__)) for i, n in enumerate(order) for c, _ in n.next_functions
+             if c is not None}
+    return names, sorted(edges)
+""")
 _CALL = """
 def _call(node, grads):
     call = node.apply if isinstance(node, torch.autograd.function.BackwardCFunction) else node
@@ -169,21 +208,47 @@ def backward_by_hand(output, inputs):
 """
 BY_HAND_RECORDS_GRAPH = _by_hand().replace("    with torch.no_grad():\n        for node", "    if True:\n        for node")
 
+BY_HAND_INPLACE_ADD = _by_hand(add="if slot[i] is None:\n                    slot[i] = g\n"
+                                   "                else:\n                    slot[i] += g")
+BY_HAND_BFS = _by_hand().replace(_TOPO, _BFS)
+BY_HAND_SKIPS_PARTIAL = _by_hand().replace("if grads is None:", "if grads is None or any(x is None for x in grads):")
+BY_HAND_NO_TUPLE = _by_hand().replace("return returned if isinstance(returned, tuple) else (returned,)",
+                                      "return returned")
+BY_HAND_ZERO_UNREACHED = _by_hand(result="[torch.zeros_like(t) if r is None else r for r, t in zip(result, inputs)]")
+
 WRONG = [
     ("3.1", "Square writes into grad_output in place", SQUARE_INPLACE_GRAD, "residual"),
     ("3.1", "Square forgets grad_output", SQUARE_NO_CHAIN, "grad_output"),
     ("3.2", "Exp multiplies by the saved input, not by exp(x)", EXP_SAVES_INPUT, "gradient"),
+    ("3.2", "Exp computes exp in place on its input", EXP_INPLACE_INPUT, "in place"),
     ("3.3", "Sigmoid evaluates y(1-y) at the input", SIGMOID_AT_INPUT, "OUTPUT"),
+    ("3.3", "Sigmoid as e^x / (1 + e^x): nan where e^x overflows", SIGMOID_EXP_RATIO, "overflows"),
+    ("3.3", "Sigmoid's derivative as e^-x / (1 + e^-x)^2: nan where e^-x overflows", SIGMOID_DERIVED_FROM_X,
+     "overflows"),
+    ("3.3", "Sigmoid applies sigmoid again to the saved output", SIGMOID_OF_Y, "wrong gradient"),
     ("3.4", "Linear ignores needs_input_grad", LINEAR_ALWAYS, "needs_input_grad"),
+    ("3.4", "Linear returns zeros, not None, for an input that needs no gradient", LINEAR_ZEROS, "needs_input_grad"),
     ("3.5", "ReLU passes the gradient at 0", RELU_GE, "x > 0"),
+    ("3.5", "ReLU clamps its input in place", RELU_INPLACE_INPUT, "in place"),
+    ("3.5", "ReLU clamps the gradient instead of masking it by x", RELU_CLAMPS_GRAD, "wrong gradient"),
     ("3.6", "graph_nodes repeats shared nodes", GRAPH_REPEATS, "listed once"),
+    ("3.6", "graph_nodes lists the nodes breadth-first", GRAPH_BFS, "topological"),
     ("3.6", "graph_nodes merges nodes by name", GRAPH_BY_NAME, "identity"),
+    ("3.6", "graph_nodes finds an edge's child by its name", GRAPH_EDGES_BY_NAME, "names.index"),
     ("3.7", "backward_by_hand overwrites instead of summing at fan-in", BY_HAND_OVERWRITES, "SUMMED"),
+    ("3.7", "backward_by_hand adds into a slot in place (+=): a gradient tensor shared by two slots changes",
+     BY_HAND_INPLACE_ADD, "wrong gradient"),
     ("3.7", "backward_by_hand calls nodes in depth-first pre-order", BY_HAND_DFS, "topological"),
+    ("3.7", "backward_by_hand calls the nodes in breadth-first order", BY_HAND_BFS, "wrong gradient"),
     ("3.7", "backward_by_hand calls a shared node once per path", BY_HAND_PER_PATH, "called 2 times"),
+    ("3.7", "backward_by_hand skips a node whose slots are not all filled", BY_HAND_SKIPS_PARTIAL, "returned None"),
     ("3.7", "backward_by_hand keeps one slot per node (ignores the output index)", BY_HAND_ONE_SLOT, "OUTPUT"),
+    ("3.7", "backward_by_hand zips next_functions with a lone tensor a node returned", BY_HAND_NO_TUPLE,
+     "wrong gradient"),
     ("3.7", "backward_by_hand sends every gradient into slot 0, whatever the output index", BY_HAND_SLOT_0,
      "wrong gradient for inputs[1] (x)"),
+    ("3.7", "backward_by_hand returns zeros for an input the graph does not reach", BY_HAND_ZERO_UNREACHED,
+     "does not reach"),
     ("3.7", "backward_by_hand calls a custom Function's node like torch's nodes", BY_HAND_CALLS_CUSTOM_NODE,
      "node.apply"),
     ("3.7", "backward_by_hand calls AccumulateGrad and reads .grad", BY_HAND_ACCUMULATE, "AccumulateGrad"),
@@ -194,6 +259,27 @@ WRONG = [
 
 # Correct but unusual: each must keep every point of its exercise.
 RIGHT = [
+    ("3.1", "Square's backward returns a trailing None (torch drops it)",
+     _fn("Square", ["ctx.save_for_backward(x)", "return x * x"],
+         ["(x,) = ctx.saved_tensors", "return g * 2 * x, None"])),
+    ("3.2", "Exp saving its input and recomputing exp in backward",
+     _fn("Exp", ["ctx.save_for_backward(x)", "return torch.exp(x)"],
+         ["(x,) = ctx.saved_tensors", "return g * torch.exp(x)"])),
+    ("3.2", "Exp keeping its output on ctx as an attribute", _fn("Exp", ["ctx.y = torch.exp(x)", "return ctx.y"],
+                                                                 ["return g * ctx.y"])),
+    ("3.3", "Sigmoid as 1 / (1 + exp(-x)) (inf in the denominator gives 0, not nan)",
+     _fn("Sigmoid", ["y = 1 / (1 + torch.exp(-x))", "ctx.save_for_backward(y)", "return y"],
+         ["(y,) = ctx.saved_tensors", "return g * y * (1 - y)"])),
+    ("3.4", "Linear by addmm, b's gradient kept 2-D (torch sums it down to b's shape)",
+     _fn("Linear", ["ctx.save_for_backward(x, W)", "return torch.addmm(b, x, W.t())"],
+         ["x, W = ctx.saved_tensors", "n = ctx.needs_input_grad",
+          "return (g.mm(W) if n[0] else None), (g.t().mm(x) if n[1] else None), "
+          "(g.sum(0, keepdim=True) if n[2] else None)"], args="x, W, b")),
+    ("3.5", "ReLU masking by the saved output's sign", _fn("ReLU", ["y = x.clamp(min=0)", "ctx.save_for_backward(y)",
+                                                                    "return y"],
+                                                           ["(y,) = ctx.saved_tensors", "return g * y.sign()"])),
+    ("3.5", "ReLU by torch.where", _fn("ReLU", ["ctx.save_for_backward(x)", "return torch.where(x > 0, x, 0.)"],
+                                       ["(x,) = ctx.saved_tensors", "return torch.where(x > 0, g, 0.)"])),
     ("3.3", "Sigmoid saving its input and recomputing sigmoid in backward",
      _fn("Sigmoid", ["ctx.save_for_backward(x)", "return torch.sigmoid(x)"],
          ["(x,) = ctx.saved_tensors", "y = torch.sigmoid(x)", "return g * y * (1 - y)"])),

@@ -235,4 +235,101 @@ def load_checkpoint(path, model, optimizer, map_location=None):
     optimizer.load_state_dict(checkpoint["optimizer"])
     return checkpoint["epoch"]
 """, "buffers"),
+    ("6.5", "load_checkpoint switches the model to eval mode after loading",
+     """def load_checkpoint(path, model, optimizer, map_location=None):
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    model.eval()
+    return checkpoint["epoch"]
+""", "eval mode"),
+    ("6.1", "forward with x.mm: only a 2-D batch works",
+     _linear("""        b = 1 / math.sqrt(in_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-b, b))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-b, b)) if bias else None
+""", "\n    def forward(self, x):\n        y = x.mm(self.weight.t())\n        return y if self.bias is None else y + self.bias\n"),
+     "matrix"),
+    ("6.3", "an unknown activation looked up only when a hidden layer needs one",
+     """class MLP(nn.Module):
+    def __init__(self, sizes, activation="relu"):
+        super().__init__()
+        name = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}.get(activation, activation)
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            if i:
+                layers.append(getattr(nn, name)())
+            layers.append(nn.Linear(a, b))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+""", "did not raise"),
+]
+
+RIGHT = [
+    ("6.1", "nn.Linear's own init calls (kaiming_uniform_ with a=√5), forward through torch.matmul",
+     _linear("""        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -1 / math.sqrt(in_features), 1 / math.sqrt(in_features))
+""", "\n    def forward(self, x):\n        y = torch.matmul(x, self.weight.t())\n        return y if self.bias is None else y + self.bias\n")),
+    ("6.2", "the buffer reassigned each step (a registered name stays a buffer)",
+     _running("""        self.register_buffer("running_mean", torch.zeros(num_features))
+
+    def forward(self, x):
+        if self.training:
+            mean = x.mean(dim=0)
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean.detach()
+            return x - mean
+        return x - self.running_mean
+""")),
+    ("6.3", "one activation module shared by every position of the Sequential",
+     """class MLP(nn.Module):
+    def __init__(self, sizes, activation="relu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(activation)
+        act = ACTIVATIONS[activation]()
+        layers = [nn.Linear(sizes[0], sizes[1])]
+        for a, b in zip(sizes[1:-1], sizes[2:]):
+            layers += [act, nn.Linear(a, b)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+"""),
+    ("6.3", "the lesson's own Linear, all built first, then interleaved with activations",
+     """class MLP(nn.Module):
+    def __init__(self, sizes, activation="relu"):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(activation)
+        linears = [Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        layers = [linears[0]]
+        for linear in linears[1:]:
+            layers += [ACTIVATIONS[activation](), linear]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+"""),
+    ("6.4", "whole dotted names matched with a trailing dot, names checked first",
+     """def freeze_all_but(model, names):
+    known = dict(model.named_modules())
+    for n in names:
+        if n not in known:
+            raise KeyError(n)
+    for name, p in model.named_parameters():
+        p.requires_grad = any(name.startswith(n + ".") for n in names)
+"""),
+    ("6.4", "model.requires_grad_(False), then module.requires_grad_(True)",
+     """def freeze_all_but(model, names):
+    keep = [model.get_submodule(n) for n in names]
+    model.requires_grad_(False)
+    for module in keep:
+        module.requires_grad_(True)
+"""),
 ]

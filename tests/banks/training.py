@@ -152,4 +152,49 @@ WRONG = [
      "examples seen"),
     ("8.5", "the reference is not drawn",
      _change(_PLOT, '([("reference ", reference)] if reference is not None else [])', "[]"), "reference"),
+    ("8.3", "restores the mode by assigning model.training (sub-modules stay in eval mode)",
+     _change(_EVALUATE, "    model.train(was_training)\n", "    model.training = was_training\n"), "sub-modules"),
+    ("8.4", "ends by assigning model.training = True (sub-modules stay in eval mode)",
+     _change(_FIT, "    model.train()\n    return history", "    model.training = True\n    return history"),
+     "sub-modules"),
+    ("8.1", "a RandomSampler with its own generator, the loader without one",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n"
+     "    from torch.utils.data import RandomSampler, SequentialSampler\n"
+     "    g = torch.Generator().manual_seed(seed)\n"
+     "    sampler = RandomSampler(dataset, generator=g) if shuffle else SequentialSampler(dataset)\n"
+     "    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)\n", "global random stream"),
+    ("8.1", "a generator only when shuffling (an unshuffled loader still draws from the global RNG)",
+     "def make_loader(dataset, batch_size, seed, shuffle=True):\n"
+     "    generator = torch.Generator().manual_seed(seed) if shuffle else None\n"
+     "    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)\n",
+     "even with shuffle=False"),
+]
+
+RIGHT = [
+    ("8.2", "model.zero_grad() and float(loss)",
+     _change(_change(_TRAIN, "optimizer.zero_grad()", "model.zero_grad()"), "loss.item()", "float(loss)")),
+    ("8.3", "evaluate under torch.inference_mode()", _change(_EVALUATE, "torch.no_grad()", "torch.inference_mode()")),
+    ("8.4", "fit calling evaluate for the test loss", _change(
+        _FIT, """        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for inputs, targets in test_loader:
+                total += loss_fn(model(inputs), targets).item() * len(inputs)
+        history["test_loss"].append(total / len(test_loader.dataset))
+""", """        history["test_loss"].append(evaluate(model, test_loader, loss_fn))
+""")),
+    ("8.5", "pyplot's current figure and axes (plt.plot, plt.xlabel, plt.legend)",
+     """def plot_history(history, reference=None):
+    import matplotlib.pyplot as plt
+    fig = plt.figure()
+    plt.plot(history["examples_seen"], history["train_loss"], label="train")
+    plt.plot(history["epoch_examples"], history["test_loss"], "o-", label="test")
+    if reference is not None:
+        plt.plot(reference["examples_seen"], reference["train_loss"], label="reference train")
+        plt.plot(reference["epoch_examples"], reference["test_loss"], "o--", label="reference test")
+    plt.xlabel("examples seen")
+    plt.ylabel("loss")
+    plt.legend()
+    return fig
+"""),
 ]
