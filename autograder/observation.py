@@ -129,6 +129,12 @@ def observe(target: str, inputs, kinds, *, expect=None, grad_output=None, expect
             if "inplace operation" in text:
                 return Failure(f"backward raised \"modified by an inplace operation\" ({text[:300]})", INPLACE_BACKWARD)
             return Failure(f"backward raised {text[:500]}")
+        before, after = value.get("version") if isinstance(value, dict) else None, o["result_version_after_backward"]
+        if isinstance(before, int) and isinstance(after, int) and after != before:
+            return Failure(f"backward changed the result of {func} in place (its version went from {before} to "
+                           f"{after}): the caller's tensor no longer holds what forward returned",
+                           "a tensor saved in forward may be the very result the caller holds: in backward compute "
+                           "new tensors (grad_output * y), never y.mul_(...)")
         for i, e in enumerate(expect_grads or ()):
             if e is None:
                 continue

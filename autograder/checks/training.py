@@ -150,6 +150,11 @@ SWAPPED = "torch's losses take (input, target): loss_fn(model(inputs), targets),
 
 def _call_problem(o, name):
     if o["call_error"] is None:
+        if o["grad_enabled_after"] is False:
+            return Failure(f"after {name} returned, autograd stayed off for the whole program: the caller's next "
+                           "backward() would find no graph", "torch.set_grad_enabled(False) written as a statement "
+                           "switches it off for good; put the loop inside `with torch.no_grad():`, which switches "
+                           "it back on when the block ends")
         return None
     text = o["call_error"]
     hint = SWAPPED if any(w in text for w in ("Long", "Float", "target", "floating point")) else ""

@@ -217,7 +217,8 @@ def observe(ctx, target, inputs, kinds, grad_output=None, apply=False, fixture=N
     head = (builders[fixture],) if fixture else ()
     tail = tuple(CLONE(DETACH(e)) if type(e) is TENSOR else e for e in extra)
     out = {"results": [], "call_error": None, "versions_before": versions_(args), "is_input": [False] * len(args),
-           "backward_error": None, "grads": [None] * len(args), "backward_returned": None}
+           "backward_error": None, "grads": [None] * len(args), "backward_returned": None,
+           "result_version_after_backward": None}
     values = []
     try:
         call_args = (builders[build](*args),) if build else args
@@ -244,6 +245,7 @@ def observe(ctx, target, inputs, kinds, grad_output=None, apply=False, fixture=N
             out["backward_error"] = error_text_(e)
         out["grads"] = grads_(leaves)
         out["backward_returned"] = returned[0] if returned else None
+        out["result_version_after_backward"] = int(VERSION(first))     # a backward that wrote into the result
     return out
 
 

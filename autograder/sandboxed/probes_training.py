@@ -79,7 +79,8 @@ def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle
     args = {"train_one_epoch": (net, train_loader, loss_fn, optimizer), "evaluate": (net, test_loader, loss_fn),
             "fit": (net, train_loader, test_loader, loss_fn, optimizer, epochs)}[name]
     SEED(seed + 1)
-    out = {"call_error": None, "returned": None, "forwards": forwards, "training_after": None, "state": None}
+    out = {"call_error": None, "returned": None, "forwards": forwards, "training_after": None, "state": None,
+           "grad_enabled_after": None}
     try:
         returned = fn(*args)
     except Exception as e:      # torch's NotImplementedError for a Long input included: the arguments' order
@@ -88,7 +89,7 @@ def loop_run(ctx, target, model, x, y, test_x, test_y, seed, batch_size, shuffle
         out["call_error"] = error_text(e)
         return out
     out.update({"returned": record(returned), "training_after": bool(vars(net).get("training")),
-                "state": module_state(net)})
+                "state": module_state(net), "grad_enabled_after": bool(IS_GRAD_ENABLED())})
     return out
 
 

@@ -74,8 +74,12 @@ class Context:
         return getattr(self.module(module), attr)
 
 
-def run_case(ctx, case, _seed=torch.manual_seed):
+def run_case(ctx, case, _seed=torch.manual_seed, _grad_mode=torch._C._set_grad_enabled):
+    # Each case starts with autograd on, whatever an earlier case's student code left switched off
+    # (torch.set_grad_enabled(False) as a statement): the leak costs the exercise that made it (its probe
+    # records grad mode after the call), not the next one.
     _seed(case.get("seed", 0))
+    _grad_mode(True)
     module, _, name = case["probe"].rpartition(".")   # "probes_detach.to_numpy" lives in probes_detach.py
     try:
         probe = getattr(importlib.import_module(module) if module else probes, name)
