@@ -306,6 +306,8 @@ GRAPHS = {      # what each builder of fixtures.py computes, as feedback shows i
     "mlp": "mse_loss(relu(x @ w1) @ w2, zeros)",
     "diamond": "(f + a.detach()).sum() + b.sum(), f = 2c · sin(c), c = a + b",
     "chain": "exp(sin(a) * 2).sum()",
+    "affine": "x @ w + b, not a scalar",
+    "second_piece": "(x * w).split(2)[1], the second piece (output.output_nr = 1)",
 }
 SUMMED = ("where a tensor is used more than once, the gradients from its uses are SUMMED; yours is the gradient "
           "from one use only (an `=` where `+=` belongs)")
@@ -385,6 +387,19 @@ def _one_use_only(got, pieces) -> str:
     return SUMMED if any(matched) else EARLY if matched else ""
 
 
+SEED_LIKE = ("seed the backward pass with torch.ones_like(output): a gradient of output's own shape and dtype (the "
+             "nodes do not broadcast a 0-d seed, nor promote a float32 one)")
+SEED_SLOT = ("this is the gradient of the split's FIRST piece: output is piece output.output_nr of its node, so the "
+             "seed goes in that slot, not slot 0")
+
+
+def _seeded_in_slot_zero(inputs, kinds, pick):
+    """second_piece's gradients had the seed gone to slot 0 of its SplitBackward0 (the first piece)."""
+    leaves = [t.detach().clone().requires_grad_(k != "plain") for t, k in zip(inputs, kinds)]
+    first = (leaves[0] * leaves[1]).split(2)[0]
+    return vector_jacobian(first, [leaves[i] for i in pick], torch.ones_like(first))
+
+
 def _backward_case(builder, inputs, kinds, pick, spare=()):
     names = list(inspect.signature(BUILDERS[builder]).parameters) + [f"spare{i}" for i in range(len(spare))]
     every = list(inputs) + list(spare)
@@ -422,11 +437,14 @@ def _backward_case(builder, inputs, kinds, pick, spare=()):
                     return SUMMED     # called after all its parents (ticks): an overwrite, not an early call
         return ""
 
+    slot_zero = _seeded_in_slot_zero(inputs, kinds, pick) if builder == "second_piece" else None
+
     def judge(o):
         if o.get("call_error") is not None:
             text = o["call_error"]
             hint = (NOT_CALLABLE if re.search(r"'\w+Backward' object is not callable", text) else
-                    OUTPUT_INDEX if re.search(r"expected \d+ arguments?, got \d+ instead", text) else "")
+                    OUTPUT_INDEX if re.search(r"expected \d+ arguments?, got \d+ instead", text) else
+                    SEED_LIKE if builder == "affine" and ("must be a matrix" in text or "same dtype" in text) else "")
             return Failure(f"backward_by_hand raised {text[:600]}", hint)
         if o["fixtures_changed"]:
             return Failure("the submission changed the grader's custom Functions (fixtures.py): this case fails, "
@@ -463,6 +481,8 @@ def _backward_case(builder, inputs, kinds, pick, spare=()):
             if e is not None and not _close(e, g):
                 rtol, atol = compare.torch_tolerance(e.dtype)
                 problem = compare.tensor_problem(e, g, rtol=rtol, atol=atol)
+                if slot_zero is not None and slot_zero[j] is not None and _close(slot_zero[j], g):
+                    return problem.with_hint(SEED_SLOT).within(f"wrong gradient for {label}: ")
                 return problem.with_hint(summed_hint(o["custom"], j, g)).within(f"wrong gradient for {label}: ")
         records = o["returned"].get("__seq__", []) if isinstance(o["returned"], dict) else []
         if any(isinstance(r, dict) and r.get("requires_grad") for r in records):
@@ -495,6 +515,12 @@ def backward_by_hand(gen, device):
                          [2, 0, 1], spare=[randn(gen, 3, device=device, dtype=torch.float64)])
     yield _backward_case("mlp", [randn(gen, 5, 3, device=device), randn(gen, 3, 4, device=device),
                                  randn(gen, 4, 2, device=device)], ["plain", "leaf", "leaf"], [2, 1])
+    yield _backward_case("affine", [randn(gen, 3, 4, device=device, dtype=torch.float64),           # the seed's
+                                    randn(gen, 4, 2, device=device, dtype=torch.float64),           # shape and
+                                    randn(gen, 3, 2, device=device, dtype=torch.float64)],          # dtype
+                         ["plain", "leaf", "leaf"], [2, 1])
+    yield _backward_case("second_piece", [randn(gen, 5, device=device), randn(gen, 5, device=device)],
+                         ["leaf", "leaf"], [0, 1])                                # seeded in slot output_nr
 
 
 @CHECKS.hidden("3.7", points=1)

@@ -198,8 +198,19 @@ def unbind_rows(m, v):
     return rows[-1] * v + rows[0] * rows[-1].sin()
 
 
+def affine(x, w, b):
+    """A matrix output with b (of its shape) reached through an addition only: b's gradient is the seed
+    itself, so a seed that is not ones_like(output) (0-d, or float32 for float64) shows."""
+    return x @ w + b
+
+
+def second_piece(x, w):
+    """The output is the second piece of a split (output.output_nr is 1): the seed goes to slot 1."""
+    return (x * w).split(2)[1]
+
+
 BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond, counted, residual_tanh, split_parts,
-                                    unbind_rows)}
+                                    unbind_rows, affine, second_piece)}
 
 # ---- around: what is built on the student's result before backward (fan-in) -------------------------
 

@@ -214,6 +214,9 @@ BY_HAND_BFS = _by_hand().replace(_TOPO, _BFS)
 BY_HAND_SKIPS_PARTIAL = _by_hand().replace("if grads is None:", "if grads is None or any(x is None for x in grads):")
 BY_HAND_NO_TUPLE = _by_hand().replace("return returned if isinstance(returned, tuple) else (returned,)",
                                       "return returned")
+BY_HAND_SCALAR_SEED = _by_hand().replace("= torch.ones_like(output)", "= torch.tensor(1.0)")
+BY_HAND_FLOAT32_SEED = _by_hand().replace("= torch.ones_like(output)", "= torch.ones(output.shape)")
+BY_HAND_SEED_SLOT_0 = _by_hand().replace("[output.output_nr] = torch.ones_like", "[0] = torch.ones_like")
 BY_HAND_ZERO_UNREACHED = _by_hand(result="[torch.zeros_like(t) if r is None else r for r, t in zip(result, inputs)]")
 
 WRONG = [
@@ -253,6 +256,11 @@ WRONG = [
      "wrong gradient"),
     ("3.7", "backward_by_hand sends every gradient into slot 0, whatever the output index", BY_HAND_SLOT_0,
      "wrong gradient for inputs[1] (x)"),
+    ("3.7", "backward_by_hand seeds with torch.tensor(1.0), a 0-d seed for a matrix output", BY_HAND_SCALAR_SEED,
+     "ones_like(output)"),
+    ("3.7", "backward_by_hand seeds with torch.ones(output.shape): float32 for a float64 output", BY_HAND_FLOAT32_SEED,
+     "ones_like(output)"),
+    ("3.7", "backward_by_hand seeds slot 0, not output.output_nr", BY_HAND_SEED_SLOT_0, "output_nr"),
     ("3.7", "backward_by_hand returns zeros for an input the graph does not reach", BY_HAND_ZERO_UNREACHED,
      "does not reach"),
     ("3.7", "backward_by_hand calls a custom Function's node like torch's nodes", BY_HAND_CALLS_CUSTOM_NODE,
