@@ -116,6 +116,7 @@ ATTRIBUTES_DENIED = {   # on any object
                      "_load_state_dict_post_hooks", "_non_persistent_buffers_set", "_modules_hooks"),
                     "nn.Module's private hook and buffer registries"),
     **dict.fromkeys(("__getattribute__", "__setattr__", "__delattr__"), "going around an object's own attribute access"),
+    **dict.fromkeys(("attrgetter", "methodcaller"), "attributes looked up by names made at run time"),
     **dict.fromkeys(("DisableTorchFunction", "DisableTorchFunctionSubclass", "_DisableTorchDispatch",
                      "_disable_current_modes", "_pop_mode", "_push_mode", "_pop_torch_function_stack",
                      "_push_on_torch_function_stack", "_get_current_function_mode_stack",
@@ -222,10 +223,8 @@ def _reaches_into_the_grader(nodes) -> tuple[int, str] | None:
             why = ATTRIBUTES_DENIED.get(node.attr)
             if why:
                 return line, f"uses `.{node.attr}` ({why})"
-            if node.attr in REACHED_MODULES or node.attr in ("attrgetter", "methodcaller"):
-                return line, f"uses `{_dotted(node)}` (" + (
-                    f"the module {node.attr} through another object)" if node.attr in REACHED_MODULES
-                    else "attributes looked up by names made at run time)")
+            if node.attr in REACHED_MODULES:
+                return line, f"uses `{_dotted(node)}` (the module {node.attr} through another object)"
             root = _root(node)
             if node.attr == "__dict__" and root in imported:
                 return line, f"reads `{_dotted(node)}` (a module's or class's namespace)"

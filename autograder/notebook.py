@@ -149,8 +149,8 @@ class ProgressReport:
         score, top, hidden = self.totals()
         lines += ["-" * 42, f"{'total':<14} {score:>4g} /{top:>3g} {'+' + format(hidden, 'g'):>7}",
                   "public: the checks you can run; hidden: points on fresh inputs at grading"]
-        lines += [self.left_out_note()] if self.left_out_note() else []
-        return "\n".join(lines)
+        note = self.left_out_note()
+        return "\n".join(lines + ([note] if note else []))
 
     def left_out_note(self) -> str:
         left = [f"{c.id} ({lesson})" for lesson, r in self.results.items() for c in r.checks if c.left_out]

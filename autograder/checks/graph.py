@@ -21,7 +21,7 @@ from autograder import compare
 from autograder.inputs import away_from_zero, grad_output_like, randn, with_zeros
 from autograder.observation import observe, reference, vector_jacobian
 from autograder.results import Failure
-from autograder.sandboxed.fixtures import AROUND, BUILDERS, walk_nodes
+from autograder.sandboxed.fixtures import AROUND, BUILDERS, pieces, walk_nodes
 from autograder.spec import Case, CheckList, Reference, answer
 
 CHECKS = CheckList()
@@ -396,7 +396,7 @@ SEED_SLOT = ("this is the gradient of the split's FIRST piece: output is piece o
 def _seeded_in_slot_zero(inputs, kinds, pick):
     """second_piece's gradients had the seed gone to slot 0 of its SplitBackward0 (the first piece)."""
     leaves = [t.detach().clone().requires_grad_(k != "plain") for t, k in zip(inputs, kinds)]
-    first = (leaves[0] * leaves[1]).split(2)[0]
+    first = pieces(*leaves)[0]
     return vector_jacobian(first, [leaves[i] for i in pick], torch.ones_like(first))
 
 

@@ -204,9 +204,13 @@ def affine(x, w, b):
     return x @ w + b
 
 
+def pieces(x, w):
+    return (x * w).split(2)
+
+
 def second_piece(x, w):
     """The output is the second piece of a split (output.output_nr is 1): the seed goes to slot 1."""
-    return (x * w).split(2)[1]
+    return pieces(x, w)[1]
 
 
 BUILDERS = {f.__name__: f for f in (chain, shared, square_self, mlp, diamond, counted, residual_tanh, split_parts,

@@ -26,9 +26,9 @@ class _NoMomentumSGD(SGD):
 _NoMomentumSGD.__module__, _NoMomentumSGD.__qualname__ = "course_pkg.optim", "SGD"
 '''
 
-ATTACKS = [
-    ('frames and globals', "Linear's forward finds module_run's frame and rewrites the record of the module as built (wrong init hidden)",
-     '06_modules', 'modules', '6.1', '''
+# Linear with a wrong init (bound from out_features) that keeps the generator state nn.Linear would have
+# drawn from: two attacks forge the recorded weights with _right_init's values. Its __init__ goes on.
+WRONG_INIT_LINEAR = '''
 import sys as _sys
 
 
@@ -54,7 +54,11 @@ class Linear(nn.Module):
             self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
         else:
             self.register_parameter("bias", None)
-        object.__setattr__(self, "_forged", _right_init(rng, in_features, out_features, bias))
+'''
+
+ATTACKS = [
+    ('frames and globals', "Linear's forward finds module_run's frame and rewrites the record of the module as built (wrong init hidden)",
+     '06_modules', 'modules', '6.1', WRONG_INIT_LINEAR + '''        object.__setattr__(self, "_forged", _right_init(rng, in_features, out_features, bias))
 
     def forward(self, x):
         # The probe's `out` dict (module_run's local) already holds the record of the module as built:
@@ -70,32 +74,7 @@ class Linear(nn.Module):
         return y if self.bias is None else y + self.bias
 '''),
     ('replace probe helper', 'probes_modules.module_state replaced from Linear.__init__ for one call, restoring itself (patch, act, restore)',
-     '06_modules', 'modules', '6.1', '''
-import sys as _sys
-
-
-def _right_init(rng, in_f, out_f, bias):
-    after = torch.get_rng_state()
-    torch.set_rng_state(rng)
-    b = 1 / math.sqrt(in_f)
-    w = torch.empty(out_f, in_f).uniform_(-b, b)
-    out = {"weight": w, "bias": torch.empty(out_f).uniform_(-b, b)} if bias else {"weight": w}
-    torch.set_rng_state(after)
-    return out
-
-
-class Linear(nn.Module):
-    def __init__(self, in_features, out_features, bias=True):
-        super().__init__()
-        rng = torch.get_rng_state()
-        self.in_features, self.out_features = in_features, out_features
-        bound = 1 / math.sqrt(out_features)                  # bound from out_features: wrong
-        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
-        else:
-            self.register_parameter("bias", None)
-        forged = _right_init(rng, in_features, out_features, bias)
+     '06_modules', 'modules', '6.1', WRONG_INIT_LINEAR + '''        forged = _right_init(rng, in_features, out_features, bias)
         # Patch, act, restore: module_run looks `module_state` up in its module's globals right after
         # this constructor returns. The replacement runs once, puts the original back, and rewrites
         # the record it returns; the seal, checked after the case, finds everything as it was.
